@@ -1,0 +1,29 @@
+"""deepclust: deep clustering with autoencoders and GANs, scikit-learn style."""
+from importlib import metadata
+
+from . import datasets
+from .exceptions import DeepclustError, ModelFileError
+from .io import load
+from .methods import DCN, REGISTRY, AEKMeans, Autoencoder
+from .metrics import ari, cluster_accuracy, evaluate, nmi, purity
+
+try:
+    __version__ = metadata.version("deepclust")
+except metadata.PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+__all__ = [
+    "AEKMeans",
+    "Autoencoder",
+    "DCN",
+    "DeepclustError",
+    "ModelFileError",
+    "REGISTRY",
+    "ari",
+    "cluster_accuracy",
+    "datasets",
+    "evaluate",
+    "load",
+    "nmi",
+    "purity",
+]

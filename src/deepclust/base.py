@@ -1,0 +1,264 @@
+"""Shared machinery of every deepclust estimator, and the base class of the clusterers.
+
+``TorchEstimator`` holds what every network-backed estimator needs: input validation, the
+input scaling that ``predict`` must reapply, devices, seeding, batched inference and the state
+that ``save``/``load`` write. ``DeepClusterer`` adds the clustering contract: an autoencoder
+(pretrained here or passed in as ``autoencoder=``), cluster initialisation in its latent space,
+method-specific training phases, and the method's own assignment rule.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.utils.validation import check_is_fitted
+
+from .data.validate import check_input
+from .exceptions import DeepclustError, ModelFileError
+from .training import draw_seed, resolve_device, seeded
+
+INPUT_SCALINGS = ("auto", "standard", "minmax", "max", "none")
+
+
+def choose_scaling(X: np.ndarray, scaling: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """Per-feature ``(name, offset, scale)`` so that ``(X - offset) / scale`` is well scaled.
+
+    ``"auto"`` leaves data in [0, 1] alone, divides non-negative integer data (pixels, counts) by
+    its largest value (``"max"``: 255 for 8-bit images), and standardises anything else. ``X`` is ``(n, *shape)``; offset and scale have shape ``shape``.
+    """
+    if scaling not in INPUT_SCALINGS:
+        raise DeepclustError(f"input_scaling must be one of {INPUT_SCALINGS}, got {scaling!r}")
+    shape = X.shape[1:]
+    lo, hi = float(X.min()), float(X.max())
+    if scaling == "auto":
+        if lo >= 0.0 and hi <= 1.0:
+            scaling = "none"
+        elif lo >= 0.0 and np.array_equal(X, np.round(X)):
+            scaling = "max"
+        else:
+            scaling = "standard"
+    if scaling == "none":
+        return scaling, np.zeros(shape, np.float32), np.ones(shape, np.float32)
+    if scaling == "max":
+        return scaling, np.zeros(shape, np.float32), np.full(shape, max(hi, 1e-12), np.float32)
+    if scaling == "minmax":
+        offset, spread = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+    else:
+        offset, spread = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
+    spread = np.where(spread > 1e-12, spread, 1.0)
+    return scaling, offset.astype(np.float32), spread.astype(np.float32)
+
+
+def expect_tensor(tensors: dict[str, torch.Tensor], name: str, shape: tuple) -> torch.Tensor:
+    """``tensors[name]`` if present with ``shape``; otherwise a clear :class:`ModelFileError`."""
+    if name not in tensors:
+        raise ModelFileError(f"model file is missing the tensor {name!r}")
+    tensor = tensors[name]
+    if tuple(tensor.shape) != tuple(shape):
+        raise ModelFileError(
+            f"tensor {name!r} has shape {tuple(tensor.shape)}, expected {tuple(shape)}"
+        )
+    return tensor
+
+
+class TorchEstimator:
+    """Mixin: validation, scaling, device, seeding and batched inference for torch models."""
+
+    #: batch size for inference (no gradients, so larger than for training)
+    inference_batch_size = 4096
+
+    def _device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def _check_input(self, X, *, reset: bool) -> np.ndarray:
+        return check_input(self, X, reset=reset)
+
+    def _fit_scaling(self, X: np.ndarray) -> None:
+        name, offset, scale = choose_scaling(X, self.input_scaling)
+        self.input_scaling_ = name
+        device = self._device()
+        self._input_offset = torch.as_tensor(offset, device=device)
+        self._input_scale = torch.as_tensor(scale, device=device)
+
+    def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
+        """Checked array → scaled float32 tensor on the model's device."""
+        Xt = torch.as_tensor(X, device=self._input_offset.device)
+        return (Xt - self._input_offset) / self._input_scale
+
+    def _from_tensor(self, Xt: torch.Tensor) -> np.ndarray:
+        """Undo the input scaling: model space → the user's units, as a NumPy array."""
+        return (Xt * self._input_scale + self._input_offset).cpu().numpy()
+
+    def _seed(self) -> int:
+        return draw_seed(self.random_state)
+
+    @torch.no_grad()
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], Xt: torch.Tensor) -> torch.Tensor:
+        """``fn`` over ``Xt`` in inference batches, concatenated; modules must be in eval mode."""
+        return torch.cat([fn(batch) for batch in Xt.split(self.inference_batch_size)])
+
+
+class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimator):
+    """Base of every clusterer: autoencoder + latent clusters + the method's own training.
+
+    Subclasses define ``__init__`` (hyperparameters only) and may override the hooks
+    ``_init_clusters(Z)``, ``_fit_clusters(Xt, generator)`` and ``_assign(Z)``.
+    Fitted attributes: ``labels_`` (the method's own assignment of the training data),
+    ``cluster_centers_`` (latent space), ``autoencoder_``, ``n_features_in_``, ``history_``,
+    ``n_iter_``.
+    """
+
+    # --- the public contract -------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Pretrain (or reuse ``autoencoder``), initialise clusters, train; sets ``labels_``."""
+        X = self._check_input(X, reset=True)
+        self._check_params(X)
+        seed = self._seed()
+        device = self._device()
+        with seeded(seed, device) as generator:
+            self.autoencoder_ = self._get_autoencoder(X, seed)
+            self.history_ = list(self.autoencoder_.history_)
+            Xt = self.autoencoder_._to_tensor(X)
+            self._init_clusters(self.autoencoder_._encode(Xt), seed)
+            self.n_iter_ = self._fit_clusters(Xt, generator)
+            self.labels_ = self._assign(self.autoencoder_._encode(Xt)).cpu().numpy()
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Cluster index of each sample, ``(n,)`` int64, by the method's own assignment rule."""
+        return self._assign(self._embed(X)).cpu().numpy()
+
+    def transform(self, X) -> np.ndarray:
+        """The learned embedding, ``(n, latent_dim)`` float32."""
+        return self._embed(X).cpu().numpy()
+
+    def score(self, X, y=None) -> float:
+        """Negative mean squared latent distance to the nearest cluster centre (higher is better)."""
+        Z = self._embed(X)
+        return -float(torch.cdist(Z, self._centers).min(dim=1).values.pow(2).mean())
+
+    def save(self, path) -> None:
+        """Write the fitted model as ``config.json`` + ``model.safetensors`` (folder or ``.zip``)."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    @property
+    def cluster_centers_(self) -> np.ndarray:
+        """Cluster centres in latent space, ``(n_clusters, latent_dim)``."""
+        check_is_fitted(self, "labels_")
+        return self._centers.cpu().numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = False
+        return tags
+
+    # --- hooks ---------------------------------------------------------------------------
+    def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
+        """Default: k-means with ``n_init`` restarts on the embedding ``Z`` (n, latent_dim)."""
+        km = KMeans(self.n_clusters, n_init=self.n_init, random_state=seed).fit(Z.cpu().numpy())
+        self._centers = torch.as_tensor(km.cluster_centers_, dtype=Z.dtype, device=Z.device)
+        self._kmeans_labels = torch.as_tensor(km.labels_, device=Z.device)
+
+    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
+        """Method-specific training after initialisation; returns epochs run (default none)."""
+        return 0
+
+    def _assign(self, Z: torch.Tensor) -> torch.Tensor:
+        """Default: nearest cluster centre (n,) int64."""
+        return torch.cdist(Z, self._centers).argmin(dim=1)
+
+    # --- shared pieces -------------------------------------------------------------------
+    def _check_params(self, X: np.ndarray) -> None:
+        k = self.n_clusters
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
+            raise DeepclustError(f"n_clusters must be an integer >= 2, got {k!r}")
+        if X.shape[0] < k:
+            raise DeepclustError(
+                f"n_samples={X.shape[0]} is fewer than n_clusters={k}: "
+                "a clustering needs at least one sample per cluster"
+            )
+
+    def _autoencoder_params(self) -> dict:
+        return dict(
+            latent_dim=self.latent_dim,
+            hidden_dims=self.hidden_dims,
+            architecture=self.architecture,
+            epochs=self.pretrain_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            input_scaling=self.input_scaling,
+            device=self.device,
+            verbose=self.verbose,
+        )
+
+    def _get_autoencoder(self, X: np.ndarray, seed: int):
+        """A fitted autoencoder for ``X``: a private copy of the one passed in, or a new one."""
+        from .methods.autoencoder import Autoencoder
+
+        if self.autoencoder is None:
+            return Autoencoder(**self._autoencoder_params(), random_state=seed).fit(X)
+        if not isinstance(self.autoencoder, Autoencoder):
+            raise DeepclustError(
+                f"autoencoder must be a fitted deepclust Autoencoder, got {type(self.autoencoder).__name__}"
+            )
+        check_is_fitted(self.autoencoder, "network_")
+        if tuple(self.autoencoder.input_shape_) != tuple(X.shape[1:]):
+            raise DeepclustError(
+                f"the autoencoder was fitted on inputs of shape {tuple(self.autoencoder.input_shape_)}, "
+                f"but X has shape {tuple(X.shape[1:])}"
+            )
+        autoencoder = copy.deepcopy(self.autoencoder)  # fine-tuning must not alter the caller's
+        autoencoder.device = self.device
+        autoencoder._move_to(self._device())
+        return autoencoder
+
+    def _embed(self, X) -> torch.Tensor:
+        check_is_fitted(self, "labels_")
+        X = self._check_input(X, reset=False)
+        return self.autoencoder_._encode(self.autoencoder_._to_tensor(X))
+
+    # --- persistence hooks (see io.py) ---------------------------------------------------
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {f"autoencoder.{k}": v for k, v in self.autoencoder_._state_tensors().items()}
+        tensors["cluster_centers"] = self._centers
+        tensors["labels"] = torch.as_tensor(self.labels_)
+        return tensors
+
+    def _state_fitted(self) -> dict:
+        fitted = {
+            "n_iter_": int(self.n_iter_),
+            "n_samples": int(self.labels_.shape[0]),
+            "history_": self.history_,
+            "autoencoder": self.autoencoder_._state_fitted(),
+            "autoencoder_params": self.autoencoder_.get_params(),
+        }
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
+        return fitted
+
+    def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
+        from .methods.autoencoder import Autoencoder
+
+        prefix = "autoencoder."
+        ae = Autoencoder(**{**fitted["autoencoder_params"], "device": self.device})
+        ae._restore({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
+                    fitted["autoencoder"])
+        self.autoencoder_ = ae
+        self.input_shape_ = ae.input_shape_
+        self.n_features_in_ = ae.n_features_in_
+        if "feature_names_in_" in fitted:
+            self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        self._centers = expect_tensor(
+            tensors, "cluster_centers", (self.n_clusters, ae.latent_dim)
+        ).to(ae._device())
+        self.labels_ = expect_tensor(tensors, "labels", (fitted["n_samples"],)).numpy()
+        self.n_iter_ = fitted["n_iter_"]
+        self.history_ = fitted["history_"]
+

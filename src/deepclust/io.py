@@ -1,0 +1,197 @@
+"""Saving and loading models: ``config.json`` + ``model.safetensors``, no pickle anywhere.
+
+A model is a folder holding the two files, or a ``.zip`` of them. Writes are atomic (temporary
+file or folder, then rename), so an interrupted save leaves the previous model intact. Loading
+executes nothing from the file: the class must be one of deepclust's own, the weights must match
+the checksum recorded in the config, and every tensor must have the shape the config implies.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from sklearn.utils.validation import check_is_fitted
+
+from .exceptions import ModelFileError
+
+FORMAT = "deepclust-model"
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FITTED_MARKERS = ("labels_", "network_")
+
+
+def _jsonable(value):
+    """Hyperparameters and fitted scalars as plain JSON types (tuples become lists)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot store {type(value).__name__} value {value!r} in config.json")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _serialise(estimator) -> tuple[bytes, bytes]:
+    if not any(hasattr(estimator, m) for m in FITTED_MARKERS):
+        check_is_fitted(estimator, FITTED_MARKERS[0])
+    tensors = {k: v.detach().cpu().contiguous() for k, v in estimator._state_tensors().items()}
+    weights = save_safetensors(tensors)
+    params = estimator.get_params(deep=False)
+    params.pop("autoencoder", None)  # the fitted autoencoder_ is stored in the tensors instead
+    if not isinstance(params.get("random_state"), (int, type(None))):
+        params["random_state"] = None
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "class": type(estimator).__name__,
+        "params": _jsonable(params),
+        "fitted": _jsonable(estimator._state_fitted()),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "versions": {"deepclust": _version("deepclust"), "torch": torch.__version__},
+    }
+    return json.dumps(config, indent=2).encode(), weights
+
+
+def save_model(estimator, path) -> Path:
+    """Save a fitted estimator to the folder ``path`` (or a ``.zip`` file); returns the path."""
+    config, weights = _serialise(estimator)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(CONFIG_NAME, config)
+            archive.writestr(WEIGHTS_NAME, weights)
+        atomic_write_bytes(path, buffer.getvalue())
+        return path
+    if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / CONFIG_NAME).exists())):
+        raise ModelFileError(f"{path} exists and is not a deepclust model folder; not overwriting it")
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    try:
+        for name, data in ((WEIGHTS_NAME, weights), (CONFIG_NAME, config)):
+            with open(staging / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if path.exists():
+            backup = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, backup)
+            os.replace(staging, path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def _read_files(path: Path) -> tuple[bytes, bytes]:
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model folder or file")
+    try:
+        if path.is_dir():
+            missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if not (path / n).is_file()]
+            if missing:
+                raise ModelFileError(f"{path}: not a deepclust model, missing {', '.join(missing)}")
+            return (path / CONFIG_NAME).read_bytes(), (path / WEIGHTS_NAME).read_bytes()
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if n not in names]
+            if missing:
+                raise ModelFileError(f"{path}: not a deepclust model, missing {', '.join(missing)}")
+            return archive.read(CONFIG_NAME), archive.read(WEIGHTS_NAME)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"{path}: cannot read the model ({type(exc).__name__}: {exc}); expected a folder or "
+            ".zip holding config.json and model.safetensors"
+        ) from None
+
+
+def load(path, device: str = "auto"):
+    """Load a model saved by ``save``; ``device`` says where its tensors go.
+
+    Raises :class:`~deepclust.exceptions.ModelFileError` for anything that is not an intact
+    deepclust model: unknown class, bad JSON, checksum mismatch, missing or misshapen tensors.
+    """
+    from .methods import LOADABLE
+
+    path = Path(path)
+    config_bytes, weights = _read_files(path)
+    try:
+        config = json.loads(config_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: config.json is not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: config.json is not a deepclust model config")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {config.get('format_version')!r} is not supported "
+            f"(this deepclust reads version {FORMAT_VERSION})"
+        )
+    class_name = config.get("class")
+    if class_name not in LOADABLE:
+        raise ModelFileError(
+            f"{path}: unknown model class {class_name!r}; deepclust loads only {', '.join(sorted(LOADABLE))}"
+        )
+    if hashlib.sha256(weights).hexdigest() != config.get("weights_sha256"):
+        raise ModelFileError(
+            f"{path}: model.safetensors does not match the checksum in config.json "
+            "(the file is truncated or was modified)"
+        )
+    try:
+        tensors = load_safetensors(weights)
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise ModelFileError(f"{path}: model.safetensors is not readable ({exc})") from None
+    params = config.get("params")
+    fitted = config.get("fitted")
+    if not isinstance(params, dict) or not isinstance(fitted, dict):
+        raise ModelFileError(f"{path}: config.json lacks 'params' or 'fitted'")
+    try:
+        estimator = LOADABLE[class_name](**{**params, "device": device})
+        estimator._restore(tensors, fitted)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"{path}: the model does not match its configuration ({type(exc).__name__}: {exc})"
+        ) from None
+    return estimator

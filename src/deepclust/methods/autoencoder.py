@@ -1,0 +1,242 @@
+"""The autoencoder as an estimator of its own: dimensionality reduction, compression, features.
+
+Every clusterer pretrains one of these (or reuses a fitted one passed as ``autoencoder=``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import TorchEstimator, expect_tensor
+from ..exceptions import DeepclustError, ModelFileError
+from ..nn import AutoencoderNet, conv_autoencoder, mlp_autoencoder
+from ..training import Phase, run_phase, seeded
+
+ARCHITECTURES = ("mlp", "conv")
+
+
+def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """``(1/m) Σ_i ||x_i − x̂_i||²``: squared error summed over features, averaged over the batch."""
+    return (x_hat - x).pow(2).flatten(1).sum(dim=1).mean()
+
+
+class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
+    """Encoder/decoder network trained to reconstruct its input.
+
+    ``transform`` gives the code ``(n, latent_dim)``; ``inverse_transform`` maps codes back to
+    ``(n, *input_shape)`` in the input's own units; ``reconstruction_error`` and
+    ``compression_ratio_`` (input features per code dimension) report how much was kept.
+
+    Parameters
+    ----------
+    latent_dim : size of the code.
+    hidden_dims : widths of the MLP's hidden layers, mirrored in the decoder; for
+        ``architecture="conv"`` the channel counts of the stride-2 convolutions.
+    architecture : ``"mlp"`` (any input; images are flattened) or ``"conv"`` (images only).
+    activation : hidden activation; ``latent_activation`` / ``output_activation`` for the code
+        and the reconstruction (``None`` = linear).
+    epochs, batch_size, lr, optimizer, weight_decay, schedule : training (``schedule``
+        ``"cosine"`` anneals the learning rate to zero over the run).
+    noise : standard deviation of Gaussian noise added to the (scaled) input while training
+        (a denoising autoencoder); 0 disables it.
+    input_scaling : ``"auto"`` (data in [0, 1] unchanged; non-negative integers such as pixels
+        divided by their maximum; anything else standardised), ``"standard"``, ``"minmax"``,
+        ``"max"`` or ``"none"``; stored in the model and reapplied to new data.
+    device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 10,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        architecture: str = "mlp",
+        activation: str = "relu",
+        latent_activation: str | None = None,
+        output_activation: str | None = None,
+        epochs: int = 50,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        weight_decay: float = 0.0,
+        schedule: str | None = None,
+        noise: float = 0.0,
+        input_scaling: str = "auto",
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ):
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.architecture = architecture
+        self.activation = activation
+        self.latent_activation = latent_activation
+        self.output_activation = output_activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.noise = noise
+        self.input_scaling = input_scaling
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # --- fitting ---------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Train on ``X`` (n, d) or images; sets ``network_``, ``history_``, ``n_iter_``."""
+        X = self._check_input(X, reset=True)
+        self._fit_scaling(X)
+        device = self._device()
+        with seeded(self._seed(), device) as generator:
+            self.network_ = self._build_network(self.input_shape_).to(device)
+            Xt = self._to_tensor(X)
+            self.history_ = []
+            phase = Phase(
+                name="pretrain",
+                step=self._step,
+                parameters=self.network_.parameters(),
+                epochs=int(self.epochs),
+                lr=self.lr,
+                optimizer=self.optimizer,
+                weight_decay=self.weight_decay,
+                schedule=self.schedule,
+                modules=[self.network_],
+            )
+            self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+        return self
+
+    def _step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        noisy = xb + self.noise * torch.randn_like(xb) if self.noise > 0 else xb
+        _, x_hat = self.network_(noisy)
+        return {"loss": reconstruction_loss(xb, x_hat)}
+
+    def _build_network(self, input_shape: tuple[int, ...]) -> AutoencoderNet:
+        hidden = tuple(int(h) for h in self.hidden_dims)
+        if self.architecture == "mlp":
+            return mlp_autoencoder(
+                input_shape, int(self.latent_dim), hidden, self.activation,
+                self.latent_activation, self.output_activation,
+            )
+        if self.architecture == "conv":
+            if len(input_shape) not in (2, 3):
+                raise DeepclustError(
+                    "architecture='conv' needs images shaped (n, h, w) or (n, c, h, w); "
+                    f"got samples of shape {tuple(input_shape)}"
+                )
+            return conv_autoencoder(
+                input_shape, int(self.latent_dim), hidden or (32, 64, 128), self.activation,
+                self.output_activation,
+            )
+        raise DeepclustError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+
+    # --- using the fitted model ----------------------------------------------------------
+    def _encode(self, Xt: torch.Tensor) -> torch.Tensor:
+        self.network_.eval()
+        return self._apply(self.network_.encode, Xt)
+
+    def _decode(self, Z: torch.Tensor) -> torch.Tensor:
+        self.network_.eval()
+        return self._apply(self.network_.decode, Z)
+
+    def transform(self, X) -> np.ndarray:
+        """Codes ``(n, latent_dim)`` float32."""
+        check_is_fitted(self, "network_")
+        return self._encode(self._to_tensor(self._check_input(X, reset=False))).cpu().numpy()
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Decode codes ``(n, latent_dim)`` to ``(n, *input_shape)`` in the input's units."""
+        check_is_fitted(self, "network_")
+        Z = np.asarray(Z, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+            raise DeepclustError(
+                f"codes must have shape (n, {self.latent_dim}), got {tuple(Z.shape)}"
+            )
+        return self._from_tensor(self._decode(torch.as_tensor(Z, device=self._input_offset.device)))
+
+    def reconstruct(self, X) -> np.ndarray:
+        """Encode then decode: ``(n, *input_shape)`` in the input's units."""
+        return self.inverse_transform(self.transform(X))
+
+    def reconstruction_error(self, X, per_sample: bool = False):
+        """Mean squared error per feature in the input's units; ``(n,)`` with ``per_sample``."""
+        check_is_fitted(self, "network_")
+        X = self._check_input(X, reset=False)
+        errors = (self.reconstruct(X) - X).reshape(X.shape[0], -1)
+        per = np.mean(errors.astype(np.float64) ** 2, axis=1)
+        return per if per_sample else float(per.mean())
+
+    def score(self, X, y=None) -> float:
+        """Negative reconstruction error (higher is better), for model selection."""
+        return -self.reconstruction_error(X)
+
+    @property
+    def compression_ratio_(self) -> float:
+        """Input features per code dimension (e.g. 784 / 10 = 78.4 for MNIST)."""
+        check_is_fitted(self, "network_")
+        return self.n_features_in_ / self.latent_dim
+
+    def save(self, path) -> None:
+        """Write the fitted model as ``config.json`` + ``model.safetensors`` (folder or ``.zip``)."""
+        from ..io import save_model
+
+        save_model(self, path)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    # --- persistence hooks (see io.py) -------------------------------------------------------
+    def _move_to(self, device: torch.device) -> None:
+        self.network_.to(device)
+        self._input_offset = self._input_offset.to(device)
+        self._input_scale = self._input_scale.to(device)
+
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {f"network.{k}": v for k, v in self.network_.state_dict().items()}
+        tensors["input_offset"] = self._input_offset
+        tensors["input_scale"] = self._input_scale
+        return tensors
+
+    def _state_fitted(self) -> dict:
+        fitted = {
+            "input_shape_": list(self.input_shape_),
+            "n_features_in_": int(self.n_features_in_),
+            "input_scaling_": self.input_scaling_,
+            "n_iter_": int(self.n_iter_),
+            "history_": self.history_,
+        }
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
+        return fitted
+
+    def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
+        self.input_shape_ = tuple(int(s) for s in fitted["input_shape_"])
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        if "feature_names_in_" in fitted:
+            self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        self.input_scaling_ = fitted["input_scaling_"]
+        self.n_iter_ = fitted["n_iter_"]
+        self.history_ = fitted["history_"]
+        device = self._device()
+        network = self._build_network(self.input_shape_)
+        prefix = "network."
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        expected = network.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise ModelFileError(
+                f"network tensors do not match the configuration: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}"
+            )
+        for name, value in expected.items():
+            expect_tensor(state, name, tuple(value.shape))
+        network.load_state_dict(state)
+        self.network_ = network.to(device).eval()
+        self._input_offset = expect_tensor(tensors, "input_offset", self.input_shape_).to(device)
+        self._input_scale = expect_tensor(tensors, "input_scale", self.input_shape_).to(device)

@@ -1,0 +1,77 @@
+"""Clustering metrics against known labels: Hungarian-matched accuracy, NMI, ARI, purity.
+
+Labels may be integers or strings, and the number of clusters may differ from the number of
+classes. Cluster ids are never compared to class ids directly: accuracy matches them first.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
+
+from .exceptions import DeepclustError
+
+
+def _check_pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true).ravel()
+    y_pred = np.asarray(y_pred).ravel()
+    if y_true.shape != y_pred.shape:
+        raise DeepclustError(
+            f"true and predicted labels differ in length: {y_true.size} vs {y_pred.size}"
+        )
+    if y_true.size == 0:
+        raise DeepclustError("cannot evaluate empty label arrays")
+    return y_true, y_pred
+
+
+def cluster_mapping(y_true, y_pred) -> dict:
+    """The one-to-one cluster → class matching that maximises agreement (Hungarian algorithm).
+
+    Clusters left unmatched (more clusters than classes) are absent from the returned dict.
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    classes, true_idx = np.unique(y_true, return_inverse=True)
+    clusters, pred_idx = np.unique(y_pred, return_inverse=True)
+    counts = contingency_matrix(true_idx, pred_idx)  # (n_classes, n_clusters)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return {clusters[c].item(): classes[r].item() for r, c in zip(rows, cols)}
+
+
+def cluster_accuracy(y_true, y_pred) -> float:
+    """Fraction of samples whose cluster maps to their class under the best one-to-one matching."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    counts = contingency_matrix(y_true, y_pred)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / y_true.size)
+
+
+def purity(y_true, y_pred) -> float:
+    """Fraction of samples in their cluster's majority class (many clusters may share a class)."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    counts = contingency_matrix(y_true, y_pred)
+    return float(counts.max(axis=0).sum() / y_true.size)
+
+
+def nmi(y_true, y_pred) -> float:
+    """Normalized mutual information (arithmetic normalisation, as scikit-learn)."""
+    return float(normalized_mutual_info_score(*_check_pair(y_true, y_pred)))
+
+
+def ari(y_true, y_pred) -> float:
+    """Adjusted Rand index."""
+    return float(adjusted_rand_score(*_check_pair(y_true, y_pred)))
+
+
+def evaluate(y_true, y_pred) -> dict[str, float | int]:
+    """All metrics at once: ``{"acc", "nmi", "ari", "purity", "n_samples", "n_clusters", "n_classes"}``."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    return {
+        "acc": cluster_accuracy(y_true, y_pred),
+        "nmi": nmi(y_true, y_pred),
+        "ari": ari(y_true, y_pred),
+        "purity": purity(y_true, y_pred),
+        "n_samples": int(y_true.size),
+        "n_clusters": int(np.unique(y_pred).size),
+        "n_classes": int(np.unique(y_true).size),
+    }

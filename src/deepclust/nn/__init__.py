@@ -1,0 +1,14 @@
+"""Torch building blocks: no scikit-learn here."""
+from .autoencoder import AutoencoderNet, mlp_autoencoder
+from .conv import conv_autoencoder
+from .layers import Reshape
+from .mlp import build_mlp, make_activation
+
+__all__ = [
+    "AutoencoderNet",
+    "Reshape",
+    "build_mlp",
+    "conv_autoencoder",
+    "make_activation",
+    "mlp_autoencoder",
+]

@@ -1,0 +1,132 @@
+"""The one training loop: every method's training is a list of phases run through ``run_phase``.
+
+Data stays one tensor on the device; each epoch draws one permutation and slices batches by
+index, so there is no per-sample Python and no host↔device copy inside the loop.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+from .callbacks import ProgressBar
+
+#: ``step(batch, index) -> {"loss": scalar tensor, other named parts...}``
+StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+
+
+@dataclass
+class Phase:
+    """One stage of training: what to minimise, over which parameters, for how long.
+
+    ``on_epoch_end(epoch)`` may return a dict of extra values for the history; a true value under
+    ``"stop"`` ends the phase early (e.g. a tolerance on changed labels).
+    ``on_batch_start(step)`` runs before every batch with the phase-wide batch counter (e.g. DEC
+    recomputing its target distribution every few batches).
+    """
+
+    name: str
+    step: StepFn
+    parameters: Iterable[torch.nn.Parameter]
+    epochs: int
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str | None = None
+    modules: list[torch.nn.Module] = field(default_factory=list)
+    on_epoch_end: Callable[[int], dict | None] | None = None
+    on_batch_start: Callable[[int], None] | None = None
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD with Nesterov momentum 0.9, by name."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose 'adam', 'adamw' or 'sgd'")
+
+
+class BatchSampler:
+    """Shuffled index batches over ``n`` samples; a rank-aware sampler can replace it later."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
+        self.n = n
+        self.batch_size = max(1, min(int(batch_size), n))
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator, device=self.generator.device)
+        return iter(order.split(self.batch_size))
+
+
+def run_phase(
+    phase: Phase,
+    X: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    history: list[dict],
+    verbose: int = 0,
+) -> int:
+    """Train ``phase`` on ``X`` (n, ...); append one dict per epoch to ``history``.
+
+    Returns the number of epochs run.
+    """
+    if phase.epochs <= 0:
+        return 0
+    params = [p for p in phase.parameters if p.requires_grad]
+    optimizer = make_optimizer(phase.optimizer, params, phase.lr, phase.weight_decay)
+    sampler = BatchSampler(X.shape[0], batch_size, generator)
+    scheduler = None
+    if phase.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, phase.epochs * len(sampler))
+    elif phase.schedule is not None:
+        raise ValueError(f"unknown schedule {phase.schedule!r}; use None or 'cosine'")
+    for module in phase.modules:
+        module.train()
+    bar = ProgressBar(verbose)
+    bar.start(phase.name, phase.epochs * len(sampler))
+    step_count = 0
+    epochs_run = 0
+    try:
+        for epoch in range(phase.epochs):
+            started = time.perf_counter()
+            totals: dict[str, torch.Tensor] = {}
+            for index in sampler:
+                if phase.on_batch_start is not None:
+                    phase.on_batch_start(step_count)
+                parts = phase.step(X[index], index)
+                optimizer.zero_grad(set_to_none=True)
+                parts["loss"].backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                step_count += 1
+                weight = index.numel()
+                for key, value in parts.items():
+                    totals[key] = totals.get(key, 0.0) + value.detach() * weight
+                bar.advance()
+            epochs_run += 1
+            record = {"phase": phase.name, "epoch": epoch + 1}
+            record.update({k: float(v) / X.shape[0] for k, v in totals.items()})
+            extra = phase.on_epoch_end(epoch) if phase.on_epoch_end is not None else None
+            for module in phase.modules:  # on_epoch_end may have switched to eval mode
+                module.train()
+            record.update({k: v for k, v in (extra or {}).items() if k != "stop"})
+            record["seconds"] = time.perf_counter() - started
+            history.append(record)
+            bar.status(f"epoch {epoch + 1} loss {record['loss']:.4g}")
+            if extra and extra.get("stop"):
+                break
+    finally:
+        bar.stop()
+        for module in phase.modules:
+            module.eval()
+    return epochs_run

@@ -1,0 +1,59 @@
+"""Checks every registry method (and the Autoencoder) against scikit-learn's estimator contract.
+
+Tiny networks and few epochs: these test the API, not clustering quality.
+"""
+from functools import partial
+
+import pytest
+from sklearn.utils.estimator_checks import estimator_checks_generator
+
+from deepclust.methods import REGISTRY, Autoencoder
+
+TINY = dict(latent_dim=2, hidden_dims=(16,), pretrain_epochs=3, epochs=2, batch_size=32,
+            random_state=0, device="cpu", n_clusters=3)
+
+
+def tiny(cls):
+    accepted = cls().get_params()
+    return cls(**{k: v for k, v in TINY.items() if k in accepted})
+
+
+ESTIMATORS = [tiny(cls) for cls in REGISTRY.values()] + [
+    Autoencoder(latent_dim=2, hidden_dims=(16,), epochs=3, batch_size=32, random_state=0, device="cpu")
+]
+
+# These checks set n_clusters=1, which deepclust refuses by design (a clustering into one group
+# is a user error with a clear message). test_methods.py covers what they would otherwise test:
+# 1-D input to predict, predictions invariant to subsets, single-feature data.
+N_CLUSTERS_1 = "sets n_clusters=1, which deepclust rejects with a clear error by design"
+EXPECTED_FAILED = {
+    name: N_CLUSTERS_1
+    for name in (
+        "check_dont_overwrite_parameters",
+        "check_methods_subset_invariance",
+        "check_fit2d_1sample",
+        "check_fit2d_1feature",
+        "check_fit2d_predict1d",
+    )
+}
+
+
+def _cases():
+    for estimator in ESTIMATORS:
+        expected = EXPECTED_FAILED if hasattr(estimator, "n_clusters") else {}
+        for case in estimator_checks_generator(
+            estimator, legacy=True, expected_failed_checks=expected, mark="xfail"
+        ):
+            # expected failures arrive as pytest.param(..., marks=xfail(reason)), the rest as tuples
+            (est, check), marks = (case.values, case.marks) if hasattr(case, "marks") else (case, ())
+            name = check.func.__name__ if isinstance(check, partial) else check.__name__
+            # array-API checks need SCIPY_ARRAY_API and array-api-compat; deepclust takes NumPy,
+            # pandas and torch inputs only, so these are left out rather than skipped.
+            if name.startswith("check_array_api"):
+                continue
+            yield pytest.param(est, check, marks=marks, id=f"{type(estimator).__name__}-{name}")
+
+
+@pytest.mark.parametrize("estimator, check", list(_cases()))
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
