@@ -9,6 +9,7 @@ method-specific training phases, and the method's own assignment rule.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -86,7 +87,10 @@ class TorchEstimator:
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """Checked array → scaled float32 tensor on the model's device."""
-        Xt = torch.as_tensor(X, device=self._input_offset.device)
+        with warnings.catch_warnings():
+            # read-only (memory-mapped) arrays are fine: the scaled result is a new tensor
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            Xt = torch.as_tensor(np.ascontiguousarray(X), device=self._input_offset.device)
         return (Xt - self._input_offset) / self._input_scale
 
     def _from_tensor(self, Xt: torch.Tensor) -> np.ndarray:

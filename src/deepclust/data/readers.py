@@ -1,0 +1,760 @@
+"""Readers that turn a user's file or folder into arrays.
+
+``read_data(path)`` dispatches on the suffix:
+
+* ``.csv``, ``.tsv``/``.tab`` – a table read with pandas; the first row is a header when none
+  of its cells is a number.
+* ``.parquet``/``.pq`` – a table read with pyarrow (through pandas).
+* ``.npy`` – one array, memory-mapped, never unpickled.
+* ``.npz`` – arrays named ``X``/``x``/``data`` (data) and ``y``/``labels`` (labels), or its
+  single array.
+* a directory – a folder of PNG/JPEG images, searched recursively; ``root/<class>/<image>``
+  gives labels.
+
+Every problem with the user's file is raised as :class:`~deepclust.exceptions.DeepclustError`, one
+line that names the file and, where it applies, the column, row, shape or value. Row numbers in
+messages about tables count data rows from 1 (the header is not counted); positions in arrays are
+0-based NumPy indices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import pandas as pd
+
+from deepclust.exceptions import DeepclustError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = ["LoadedData", "read_data", "read_labels", "read_image_folder", "SUPPORTED_SUFFIXES"]
+
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+PARQUET_SUFFIXES = (".parquet", ".pq")
+ARRAY_SUFFIXES = (".npy", ".npz")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SUPPORTED_SUFFIXES: tuple[str, ...] = (*TABLE_SUFFIXES, *PARQUET_SUFFIXES, *ARRAY_SUFFIXES)
+
+NPZ_DATA_KEYS = ("X", "x", "data")
+NPZ_LABEL_KEYS = ("y", "labels")
+LABEL_COLUMN_NAMES = ("label", "labels", "y", "cluster")
+
+_CHUNK_BYTES = 64 * 2**20  # finiteness is checked in row blocks of about this size
+
+
+@dataclass
+class LoadedData:
+    """What :func:`read_data` returns.
+
+    X: float32, shape (n, d) for tables and 2-D arrays, (n, h, w) or (n, c, h, w) for images.
+       A float32 ``.npy`` file comes back memory-mapped (read-only) rather than copied.
+    y: labels of shape (n,) (integers or strings), or None when the input carries none.
+    kind: "table", "array" or "images".
+    source: the path as given.
+    feature_names: column names for tables with a header row, else None.
+    names: per-row names for image folders (paths relative to the folder, "/"-separated), else None.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    kind: str
+    source: str
+    feature_names: list[str] | None = None
+    names: list[str] | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, shortened for a one-line error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _quote_list(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
+
+
+def _plain_list(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
+
+
+def _first_nonfinite(arr: np.ndarray) -> tuple[int, ...] | None:
+    """0-based index of the first NaN/inf in ``arr`` (row-major), or None; checked in blocks."""
+    if arr.size == 0 or not np.issubdtype(arr.dtype, np.floating):
+        return None
+    row_bytes = max(1, arr[:1].nbytes)
+    step = max(1, _CHUNK_BYTES // row_bytes)
+    for start in range(0, arr.shape[0], step):
+        block = np.asarray(arr[start : start + step])
+        bad = ~np.isfinite(block)
+        if bad.any():
+            flat = int(np.argmax(bad.reshape(-1)))
+            idx = np.unravel_index(flat, block.shape)
+            return (start + int(idx[0]), *map(int, idx[1:]))
+    return None
+
+
+def _labels_array(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Labels as int64 when they are whole numbers, float64 for other numbers, else str."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int64)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        return arr.astype(np.float64)
+    if arr.dtype.kind in "US":
+        return arr.astype(str)
+    return np.asarray(pd.Series(arr).astype(str).to_numpy(), dtype=str)
+
+
+def _check_exists(path: Path, shown: str) -> None:
+    if not path.exists():
+        raise DeepclustError(f"{shown}: no such file or folder")
+
+
+# --------------------------------------------------------------------------------------------------
+# public entry points
+
+
+def read_data(
+    path: PathLike, label_column: str | None = None, *, image_mode: str = "L"
+) -> LoadedData:
+    """Read a table, array file or image folder into a :class:`LoadedData`.
+
+    ``label_column`` names the column of a table that holds labels (it is removed from X); for a
+    table without a header row, columns are named by their 0-based position ("0", "1", ...). For an
+    ``.npz`` file it names the labels array. ``image_mode`` is "L" (grayscale, X of shape (n, h, w))
+    or "RGB" (X of shape (n, 3, h, w)) for image folders.
+    """
+    shown = str(path)
+    p = Path(os.fspath(path)).expanduser()
+    _check_exists(p, shown)
+    if p.is_dir():
+        if label_column is not None:
+            raise DeepclustError(
+                f"{shown}: label_column applies to tables; an image folder takes its labels from "
+                "its subfolder names"
+            )
+        return read_image_folder(p, mode=image_mode, source=shown)
+    suffix = p.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DeepclustError(
+            f"{shown}: unsupported file type {suffix or '(no suffix)'!r}; supported are "
+            f"{', '.join(SUPPORTED_SUFFIXES)} or a folder of PNG/JPEG images"
+        )
+    if p.stat().st_size == 0:
+        raise DeepclustError(f"{shown}: the file is empty")
+    if suffix in TABLE_SUFFIXES:
+        df, has_header = _read_text_table(p, shown, TABLE_SUFFIXES[suffix])
+        return _table_to_loaded(df, shown, label_column, has_header)
+    if suffix in PARQUET_SUFFIXES:
+        df = _read_parquet(p, shown)
+        return _table_to_loaded(df, shown, label_column, True)
+    if suffix == ".npy":
+        if label_column is not None:
+            raise DeepclustError(
+                f"{shown}: label_column applies to tables and .npz files, not .npy"
+            )
+        X = _read_npy(p, shown)
+        return LoadedData(X=X, y=None, kind="array", source=shown)
+    X, y = _read_npz(p, shown, label_column)
+    return LoadedData(X=X, y=y, kind="array", source=shown)
+
+
+def read_labels(path: PathLike) -> np.ndarray:
+    """Read a labels file into an array of shape (n,) (int64 for whole numbers, else float or str).
+
+    Accepts ``.npy`` (1-D or (n, 1)), ``.npz`` (array ``y``/``labels`` or its single array), and
+    ``.csv``/``.tsv``/``.txt`` with one column, or several of which one is named
+    label/labels/y/cluster (the last column is used otherwise). A header row is allowed.
+    """
+    shown = str(path)
+    p = Path(os.fspath(path)).expanduser()
+    _check_exists(p, shown)
+    if p.is_dir():
+        raise DeepclustError(f"{shown}: is a folder; expected a labels file (.csv, .txt, .npy)")
+    suffix = p.suffix.lower()
+    if p.stat().st_size == 0:
+        raise DeepclustError(f"{shown}: the file is empty")
+    if suffix == ".npy":
+        labels = _load_npy_full(p, shown)
+    elif suffix == ".npz":
+        labels = _read_npz_labels(p, shown)
+    elif suffix in (".csv", ".txt", ".tsv", ".tab"):
+        return _read_text_labels(p, shown, "\t" if suffix in (".tsv", ".tab") else None)
+    else:
+        raise DeepclustError(
+            f"{shown}: unsupported labels file type {suffix or '(no suffix)'!r}; "
+            "supported are .csv, .txt, .tsv, .npy, .npz"
+        )
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise DeepclustError(f"{shown}: labels must be 1-D, got shape {labels.shape}")
+    if labels.shape[0] == 0:
+        raise DeepclustError(f"{shown}: no labels in the file")
+    if labels.dtype.kind == "f":
+        bad = _first_nonfinite(labels)
+        if bad is not None:
+            raise DeepclustError(f"{shown}: missing or infinite label at index {bad[0]}")
+    return _labels_array(labels)
+
+
+# --------------------------------------------------------------------------------------------------
+# tables
+
+
+def _looks_numeric(values: pd.Series) -> pd.Series:
+    """Boolean mask: which string cells parse as numbers."""
+    return pd.to_numeric(values, errors="coerce").notna()
+
+
+def _detect_header(path: Path, shown: str, sep: str) -> bool:
+    """True when no cell of the first row parses as a number (and at least one is non-empty)."""
+    try:
+        first = pd.read_csv(
+            path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, na_filter=False
+        )
+    except pd.errors.EmptyDataError:
+        raise DeepclustError(f"{shown}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
+    if first.empty:
+        raise DeepclustError(f"{shown}: the file is empty")
+    cells = first.iloc[0].astype(str).str.strip()
+    return bool((cells != "").any() and not _looks_numeric(cells).any())
+
+
+def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bool]:
+    has_header = _detect_header(path, shown, sep)
+    try:
+        df = pd.read_csv(path, sep=sep, header=0 if has_header else None)
+    except pd.errors.EmptyDataError:
+        raise DeepclustError(f"{shown}: the file is empty") from None
+    except UnicodeDecodeError:
+        raise DeepclustError(f"cannot read {shown}: not a UTF-8 text file") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
+    if df.shape[1] == 1 and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
+        first_line = str(df.columns[0]) if has_header else str(df.iat[0, 0])
+        others = [s for s in (";", "\t", ",", "|") if s != sep and s in first_line]
+        if others:
+            raise DeepclustError(
+                f"{shown}: found a single column whose values contain {others[0]!r}; "
+                "deepclust reads .csv files as comma-separated and .tsv/.tab files as "
+                "tab-separated, so rename the file or change its separator"
+            )
+    if not has_header:
+        df.columns = [str(i) for i in range(df.shape[1])]
+        return df, has_header
+    df.columns = [str(c).strip() for c in df.columns]
+    # trailing separators give wholly empty columns with an empty header: not features
+    unnamed_empty = [
+        c for c in df.columns if c.startswith("Unnamed: ") and df[c].isna().all()
+    ]
+    if unnamed_empty:
+        df = df.drop(columns=unnamed_empty)
+    if df.shape[1] > 0 and str(df.columns[0]).startswith("Unnamed: 0"):
+        # pandas' DataFrame.to_csv() writes the index as a first column with an empty header.
+        first = df.iloc[:, 0]
+        if pd.api.types.is_integer_dtype(first) and np.array_equal(
+            first.to_numpy(), np.arange(len(first))
+        ):
+            df = df.iloc[:, 1:]
+    return df, has_header
+
+
+def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401  (pandas needs it; a missing engine is a bug, not user input)
+        import pyarrow.lib
+
+        arrow_errors: tuple[type[BaseException], ...] = (pyarrow.lib.ArrowException,)
+    except ImportError:  # pragma: no cover
+        arrow_errors = ()
+    try:
+        return pd.read_parquet(path, engine="pyarrow")
+    except (*arrow_errors, OSError, ValueError, TypeError) as exc:
+        raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
+
+
+def _table_to_loaded(
+    df: pd.DataFrame, shown: str, label_column: str | None, has_header: bool
+) -> LoadedData:
+    df = df.copy(deep=False)
+    df.columns = [str(c) for c in df.columns]
+    if df.shape[0] == 0:
+        raise DeepclustError(f"{shown}: no data rows")
+    y = None
+    if label_column is not None:
+        label_column = str(label_column)
+        if label_column not in df.columns:
+            cols = _plain_list(list(df.columns))
+            note = "" if has_header else " (the file has no header row, so columns are numbered)"
+            raise DeepclustError(
+                f"{shown}: no column named '{label_column}'; columns are: {cols}{note}"
+            )
+        labels = df[label_column]
+        missing = labels.isna().to_numpy()
+        if missing.any():
+            row = int(np.argmax(missing)) + 1
+            raise DeepclustError(
+                f"{shown}: label column '{label_column}' has a missing value at row {row}"
+            )
+        y = _labels_array(labels)
+        df = df.drop(columns=[label_column])
+    if df.shape[1] == 0:
+        raise DeepclustError(f"{shown}: no feature columns (only the label column)")
+
+    df = _check_numeric_columns(df, shown, has_header)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = df.to_numpy(dtype=np.float32, na_value=np.nan)
+    bad = _first_nonfinite(X)
+    if bad is not None:
+        r, c = bad
+        original = df.iat[r, c]
+        if pd.isna(original):
+            what = "a missing value"
+        elif np.isinf(float(original)):
+            what = "an infinite value"
+        else:
+            what = f"the value {float(original)!r}, too large for float32,"
+        raise DeepclustError(f"{shown}: column '{df.columns[c]}' has {what} at row {r + 1}")
+    return LoadedData(
+        X=X,
+        y=y,
+        kind="table",
+        source=shown,
+        feature_names=list(df.columns) if has_header else None,
+    )
+
+
+def _check_numeric_columns(df: pd.DataFrame, shown: str, has_header: bool) -> pd.DataFrame:
+    """Raise a DeepclustError naming the columns that are not numeric.
+
+    Object columns whose every value parses as a number (e.g. numbers stored as strings in a
+    parquet file) are converted and the frame is returned.
+    """
+    non_numeric = [
+        c
+        for c in df.columns
+        if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))
+    ]
+    if not non_numeric:
+        return df
+    all_text: list[str] = []
+    partial: list[tuple[str, int, Any]] = []  # (column, 0-based row, value) of the first bad cell
+    for c in non_numeric:
+        col = df[c]
+        present = col.notna()
+        try:
+            parsed = pd.to_numeric(col.astype(str).where(present), errors="coerce").notna()
+        except (TypeError, ValueError):  # nested values (lists, dicts) in parquet
+            parsed = pd.Series(False, index=col.index)
+        bad = (present & ~parsed).to_numpy()
+        if not bad.any():  # every present value is a number (or the column is all missing)
+            df[c] = pd.to_numeric(col.astype(str).where(present), errors="coerce")
+        elif parsed.any():
+            r = int(np.argmax(bad))
+            partial.append((c, r, col.iat[r]))
+        else:
+            all_text.append(c)
+    if not all_text and not partial:
+        return df
+    if not has_header and partial and all(r == 0 for _, r, _ in partial) and not all_text:
+        cells = ", ".join(str(v) for v in df.iloc[0].tolist()[:10])
+        raise DeepclustError(
+            f"{shown}: the first row mixes numbers and text ({cells}); if it is a header row, "
+            "give every column a non-numeric name"
+        )
+    if all_text:
+        raise DeepclustError(
+            f"{shown}: non-numeric columns: {_quote_list(all_text)}. Remove them, or pass "
+            "--label-column (label_column=) for a label column"
+        )
+    c, r, value = partial[0]
+    raise DeepclustError(f"{shown}: column '{c}' has a non-numeric value {value!r} at row {r + 1}")
+
+
+def _read_text_labels(path: Path, shown: str, sep: str | None) -> np.ndarray:
+    try:
+        raw = pd.read_csv(
+            path,
+            sep=sep if sep is not None else ",",
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+        )
+    except pd.errors.EmptyDataError:
+        raise DeepclustError(f"{shown}: the file is empty") from None
+    except UnicodeDecodeError:
+        raise DeepclustError(f"cannot read {shown}: not a UTF-8 text file") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
+    if raw.shape[0] == 0 or raw.shape[1] == 0:
+        raise DeepclustError(f"{shown}: no labels in the file")
+    raw = raw.apply(lambda s: s.str.strip())
+    first = raw.iloc[0]
+    numeric = raw.apply(_looks_numeric)
+    lowered = first.str.lower()
+    known = lowered.isin(LABEL_COLUMN_NAMES)
+    col = int(np.argmax(known.to_numpy())) if known.any() else raw.shape[1] - 1
+    column = raw.iloc[:, col]
+    rest = column.iloc[1:]
+    first_row_text = not numeric.iloc[0].any() and (first != "").any()
+    has_header = False
+    if first_row_text and raw.shape[0] > 1:
+        has_header = bool(
+            known.any()
+            or numeric.iloc[1:].all(axis=0).any()  # some column is numbers below a text cell
+            or (
+                (rest != column.iloc[0]).all() and rest.duplicated().any()
+            )  # a one-off name above repeated class names
+        )
+    values = rest if has_header else column
+    if len(values) == 0:
+        raise DeepclustError(f"{shown}: a header row but no labels")
+    empty = (values == "").to_numpy()
+    if empty.any():
+        row = int(np.argmax(empty)) + 1
+        raise DeepclustError(f"{shown}: missing label at row {row}")
+    as_num = pd.to_numeric(values, errors="coerce")
+    if as_num.notna().all():
+        arr = as_num.to_numpy()
+        bad = _first_nonfinite(arr.astype(np.float64))
+        if bad is not None:
+            raise DeepclustError(f"{shown}: infinite or NaN label at row {bad[0] + 1}")
+        return _labels_array(arr)
+    return values.to_numpy().astype(str)
+
+
+# --------------------------------------------------------------------------------------------------
+# .npy / .npz
+
+
+def _npy_header(path: Path, shown: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype of a .npy file, read without loading (or unpickling) it."""
+    import numpy.lib.format as fmt
+
+    try:
+        with open(path, "rb") as fh:
+            version = fmt.read_magic(fh)
+            if version == (1, 0):
+                return fmt.read_array_header_1_0(fh)
+            # 2.0 and 3.0 share the layout (3.0 only allows UTF-8 field names)
+            return fmt.read_array_header_2_0(fh)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        reason = _short(exc)
+        raise DeepclustError(f"cannot read {shown}: not a valid .npy file ({reason})") from None
+
+
+def _refuse_dtype(dtype: np.dtype, shown: str, what: str = "the array") -> None:
+    if dtype.hasobject:
+        raise DeepclustError(
+            f"{shown}: {what} holds Python objects (dtype {dtype}), which can only be loaded by "
+            "unpickling; deepclust never unpickles files. Save a numeric array instead, "
+            "e.g. np.save(path, X.astype('float32'))"
+        )
+    if dtype.names is not None:
+        raise DeepclustError(
+            f"{shown}: {what} is a structured array (fields {', '.join(dtype.names)}); "
+            "save a plain numeric array instead"
+        )
+
+
+def _check_numeric_dtype(dtype: np.dtype, shown: str, what: str = "the array") -> None:
+    _refuse_dtype(dtype, shown, what)
+    if dtype.kind not in "biuf":
+        raise DeepclustError(
+            f"{shown}: {what} has non-numeric dtype {dtype}; expected integers or floats"
+        )
+
+
+def _check_array_shape(shape: tuple[int, ...], shown: str, what: str = "the array") -> None:
+    ndim = len(shape)
+    if ndim == 1:
+        raise DeepclustError(
+            f"{shown}: {what} is 1-D with shape {shape}; reshape it to (n_samples, n_features), "
+            "e.g. X.reshape(-1, 1) for a single feature"
+        )
+    if ndim not in (2, 3, 4):
+        raise DeepclustError(
+            f"{shown}: {what} has {ndim} dimensions (shape {shape}); expected 2 (n, features), "
+            "3 (n, h, w images) or 4 (n, c, h, w images)"
+        )
+    if shape[0] == 0:
+        raise DeepclustError(f"{shown}: {what} has no rows (shape {shape})")
+    if 0 in shape[1:]:
+        raise DeepclustError(f"{shown}: {what} has an empty dimension (shape {shape})")
+
+
+def _to_float32_checked(arr: np.ndarray, shown: str, what: str = "the array") -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = np.asarray(arr, dtype=np.float32)
+    bad = _first_nonfinite(X)
+    if bad is not None:
+        idx = ", ".join(map(str, bad))
+        original = arr[bad]
+        if np.isnan(original):
+            kind = "a missing (NaN) value"
+        elif np.isinf(original):
+            kind = "an infinite value"
+        else:
+            kind = f"the value {float(original)!r}, too large for float32,"
+        raise DeepclustError(f"{shown}: {what} has {kind} at index [{idx}]")
+    return X
+
+
+def _read_npy(path: Path, shown: str) -> np.ndarray:
+    shape, _fortran, dtype = _npy_header(path, shown)
+    _check_numeric_dtype(dtype, shown)
+    _check_array_shape(tuple(shape), shown)
+    try:
+        mm = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
+    return _to_float32_checked(mm, shown)
+
+
+def _load_npy_full(path: Path, shown: str) -> np.ndarray:
+    _shape, _fortran, dtype = _npy_header(path, shown)
+    _refuse_dtype(dtype, shown)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
+
+
+@contextlib.contextmanager
+def _open_npz(path: Path, shown: str) -> Iterator[Any]:
+    """Open an .npz file (never unpickling); the file handle is closed even when it is invalid."""
+    with open(path, "rb") as fh:
+        try:
+            npz = np.load(fh, allow_pickle=False)
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            reason = _short(exc)
+            raise DeepclustError(f"cannot read {shown}: not a valid .npz file ({reason})") from None
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise DeepclustError(f"cannot read {shown}: not a valid .npz file (it is a .npy file)")
+        with npz:
+            yield npz
+
+
+def _npz_member(npz: Any, key: str, shown: str) -> np.ndarray:
+    try:
+        return npz[key]
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DeepclustError(
+                f"{shown}: array '{key}' holds Python objects, which can only be loaded by "
+                "unpickling; deepclust never unpickles files. Save numeric arrays instead"
+            ) from None
+        raise DeepclustError(f"cannot read {shown}: array '{key}': {_short(exc)}") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DeepclustError(f"cannot read {shown}: array '{key}': {_short(exc)}") from None
+
+
+def _read_npz(
+    path: Path, shown: str, label_key: str | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    with _open_npz(path, shown) as npz:
+        keys = list(npz.files)
+        if not keys:
+            raise DeepclustError(f"{shown}: the .npz file holds no arrays")
+        data_key = next((k for k in NPZ_DATA_KEYS if k in keys), None)
+        if label_key is not None:
+            if label_key not in keys:
+                raise DeepclustError(
+                    f"{shown}: no array named '{label_key}'; arrays are: {_plain_list(keys)}"
+                )
+            y_key: str | None = label_key
+        else:
+            y_key = next((k for k in NPZ_LABEL_KEYS if k in keys), None)
+        if data_key is None:
+            others = [k for k in keys if k != y_key]
+            if len(others) != 1:
+                raise DeepclustError(
+                    f"{shown}: no array named {', '.join(NPZ_DATA_KEYS)}; arrays are: "
+                    f"{_plain_list(keys)}. Name the data array X"
+                )
+            data_key = others[0]
+        raw = _npz_member(npz, data_key, shown)
+        what = f"array '{data_key}'"
+        _check_numeric_dtype(raw.dtype, shown, what)
+        _check_array_shape(raw.shape, shown, what)
+        X = _to_float32_checked(raw, shown, what)
+        y = None
+        if y_key is not None:
+            labels = _npz_member(npz, y_key, shown)
+            _refuse_dtype(labels.dtype, shown, f"array '{y_key}'")
+            if labels.ndim == 2 and labels.shape[1] == 1:
+                labels = labels[:, 0]
+            if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
+                raise DeepclustError(
+                    f"{shown}: labels '{y_key}' have shape {labels.shape} but '{data_key}' has "
+                    f"{X.shape[0]} rows; expected shape ({X.shape[0]},)"
+                )
+            bad = _first_nonfinite(labels) if labels.dtype.kind == "f" else None
+            if bad is not None:
+                raise DeepclustError(
+                    f"{shown}: labels '{y_key}' have a missing or infinite value at index {bad[0]}"
+                )
+            y = _labels_array(labels)
+    return X, y
+
+
+def _read_npz_labels(path: Path, shown: str) -> np.ndarray:
+    with _open_npz(path, shown) as npz:
+        keys = list(npz.files)
+        key = next((k for k in NPZ_LABEL_KEYS if k in keys), None)
+        if key is None:
+            if len(keys) != 1:
+                raise DeepclustError(
+                    f"{shown}: no array named y or labels; arrays are: {_plain_list(keys)}"
+                )
+            key = keys[0]
+        labels = _npz_member(npz, key, shown)
+    _refuse_dtype(labels.dtype, shown, f"array '{key}'")
+    return labels
+
+
+# --------------------------------------------------------------------------------------------------
+# image folders
+
+
+def _find_images(root: Path) -> list[Path]:
+    """Image files under ``root`` (recursive), sorted by relative path; hidden entries skipped."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                found.append(Path(dirpath) / name)
+    return sorted(found, key=lambda f: f.relative_to(root).as_posix())
+
+
+def _decode_image(file: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """Decode one image to float32 in [0, 1]: (h, w) for "L", (3, h, w) for "RGB"."""
+    from PIL import Image, ImageOps
+
+    with Image.open(file) as img:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        if img.mode.startswith("I"):  # 16-bit grayscale PNGs: keep the full range
+            img = img.convert("I")
+            if img.size != size:
+                img = img.resize(size, Image.Resampling.BILINEAR)
+            gray = np.clip(np.asarray(img, dtype=np.float32) / 65535.0, 0.0, 1.0)
+            return gray if mode == "L" else np.repeat(gray[None], 3, axis=0)
+        img = img.convert(mode)
+        if img.size != size:
+            img = img.resize(size, Image.Resampling.BILINEAR)
+        arr = np.asarray(img, dtype=np.float32) / 255.0
+        return arr if mode == "L" else arr.transpose(2, 0, 1)
+
+
+def read_image_folder(
+    path: PathLike, *, mode: str = "L", source: str | None = None
+) -> LoadedData:
+    """Read a folder of PNG/JPEG images (recursive, sorted by relative path).
+
+    Returns X float32 in [0, 1] of shape (n, h, w) for ``mode="L"`` (grayscale) or (n, 3, h, w) for
+    ``mode="RGB"``. Images whose size differs from the most common one are resized to it. When every
+    image sits in a subfolder (``root/<class>/.../img.png``), y holds the first-level subfolder
+    names. Unreadable files are skipped with one warning naming them; if none is readable, raises.
+    """
+    shown = source if source is not None else str(path)
+    root = Path(os.fspath(path)).expanduser()
+    _check_exists(root, shown)
+    if mode not in ("L", "RGB"):
+        raise DeepclustError(f"image mode must be 'L' (grayscale) or 'RGB', got {mode!r}")
+    if not root.is_dir():
+        raise DeepclustError(f"{shown}: not a folder")
+    files = _find_images(root)
+    if not files:
+        raise DeepclustError(
+            f"{shown}: no images found (looked recursively for {', '.join(IMAGE_SUFFIXES)})"
+        )
+
+    from PIL import Image
+
+    skipped: list[tuple[Path, str]] = []
+    sizes: dict[Path, tuple[int, int]] = {}
+    for f in files:  # pass 1: sizes from the headers only
+        try:
+            with Image.open(f) as img:
+                sizes[f] = img.size
+        except Exception as exc:  # PIL raises many types for bad files
+            if isinstance(exc, MemoryError):
+                raise
+            skipped.append((f, _short(exc, 80)))
+    if not sizes:
+        _warn_skipped(shown, root, skipped, len(files))
+        raise DeepclustError(f"{shown}: none of the {len(files)} image files could be read")
+    target = Counter(sizes.values()).most_common(1)[0][0]  # (width, height)
+    w, h = target
+    shape = (h, w) if mode == "L" else (3, h, w)
+    X = np.empty((len(sizes), *shape), dtype=np.float32)
+    kept: list[Path] = []
+    for f in sizes:  # pass 2: decode into the preallocated array
+        try:
+            X[len(kept)] = _decode_image(f, mode, target)
+        except Exception as exc:
+            if isinstance(exc, MemoryError):
+                raise
+            skipped.append((f, _short(exc, 80)))
+            continue
+        kept.append(f)
+    if skipped:
+        _warn_skipped(shown, root, sorted(skipped), len(files))
+    if not kept:
+        raise DeepclustError(f"{shown}: none of the {len(files)} image files could be read")
+    if len(kept) < X.shape[0]:
+        X = X[: len(kept)].copy()
+
+    rel = [f.relative_to(root).as_posix() for f in kept]
+    y = None
+    parts = [r.split("/") for r in rel]
+    if all(len(p) >= 2 for p in parts):
+        y = np.array([p[0] for p in parts], dtype=str)
+    elif any(len(p) >= 2 for p in parts):
+        warnings.warn(
+            f"{shown}: some images sit directly in the folder and some in subfolders, so "
+            "subfolder names are not used as labels",
+            UserWarning,
+            stacklevel=3,
+        )
+    return LoadedData(X=X, y=y, kind="images", source=shown, feature_names=None, names=rel)
+
+
+def _warn_skipped(shown: str, root: Path, skipped: list[tuple[Path, str]], total: int) -> None:
+    if not skipped:
+        return
+    listed = "; ".join(f"{f.relative_to(root).as_posix()} ({why})" for f, why in skipped[:5])
+    more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    warnings.warn(
+        f"{shown}: skipped {len(skipped)} of {total} image files that could not be read: "
+        f"{listed}{more}",
+        UserWarning,
+        stacklevel=4,
+    )

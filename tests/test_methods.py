@@ -1,0 +1,145 @@
+"""Clustering quality, determinism, autoencoder reuse and input handling of the methods."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from conftest import FAST
+from deepclust import DCN, AEKMeans, Autoencoder, DeepclustError, cluster_accuracy
+from deepclust.methods import REGISTRY
+
+
+def make(cls, **extra):
+    params = {k: v for k, v in {**FAST, "epochs": 5, **extra}.items() if k in cls().get_params()}
+    return cls(**params)
+
+
+@pytest.mark.parametrize("cls", [AEKMeans, DCN])
+def test_blobs_are_clustered_perfectly(cls, blobs):
+    X, y = blobs
+    model = make(cls, n_clusters=4, random_state=0).fit(X)
+    assert cluster_accuracy(y, model.labels_) == 1.0
+    assert model.labels_.dtype == np.int64
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    assert model.transform(X).shape == (400, 4)
+    assert model.cluster_centers_.shape == (4, 4)
+
+
+def test_digits_ae_kmeans_accuracy():
+    X, y = load_digits(return_X_y=True)
+    model = AEKMeans(10, hidden_dims=(500, 500, 2000), pretrain_epochs=30, random_state=0,
+                     device="cpu").fit(X)
+    assert cluster_accuracy(y, model.labels_) >= 0.75
+
+
+@pytest.mark.parametrize("cls", list(REGISTRY.values()))
+def test_same_seed_same_labels_and_global_rng_untouched(cls, blobs):
+    X, _ = blobs
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = make(cls, n_clusters=4, random_state=7).fit(X)
+    assert torch.rand(1) == expected_next  # fit does not reseed the caller's global RNG
+    second = make(cls, n_clusters=4, random_state=7).fit(X)
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+
+
+def test_fitted_autoencoder_is_reused_not_modified(blobs):
+    X, y = blobs
+    ae = Autoencoder(latent_dim=4, hidden_dims=(64,), epochs=10, random_state=0, device="cpu").fit(X)
+    before = copy.deepcopy(ae.network_.state_dict())
+    dcn = DCN(4, autoencoder=ae, epochs=3, random_state=0, device="cpu").fit(X)
+    km = AEKMeans(4, autoencoder=ae, random_state=0, device="cpu").fit(X)
+    assert cluster_accuracy(y, dcn.labels_) == 1.0
+    assert [h["phase"] for h in km.history_] == ["pretrain"] * 10  # no second pretraining
+    np.testing.assert_allclose(km.transform(X), ae.transform(X))
+    for name, tensor in ae.network_.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+
+def test_autoencoder_of_other_shape_is_refused(blobs):
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=1, device="cpu").fit(X[:, :5])
+    with pytest.raises(DeepclustError, match=r"fitted on inputs of shape \(5,\), but X has shape \(20,\)"):
+        AEKMeans(4, autoencoder=ae).fit(X)
+
+
+def test_images_flat_and_shaped():
+    X, y = load_digits(return_X_y=True)
+    images = X.reshape(-1, 8, 8)[:300]
+    model = AEKMeans(10, latent_dim=4, hidden_dims=(32,), pretrain_epochs=2, random_state=0,
+                     device="cpu").fit(images)
+    assert model.input_shape_ == (8, 8) and model.n_features_in_ == 64
+    np.testing.assert_array_equal(model.predict(images.reshape(300, 64)), model.labels_)
+    with pytest.raises(DeepclustError, match=r"images of shape \(4, 16\).*fitted on shape \(8, 8\)"):
+        model.predict(images.reshape(300, 4, 16))
+
+
+def test_conv_architecture_on_images():
+    X, _ = load_digits(return_X_y=True)
+    images = X.reshape(-1, 1, 8, 8)[:200]
+    model = AEKMeans(5, latent_dim=4, hidden_dims=(8, 16), architecture="conv", pretrain_epochs=3,
+                     random_state=0, device="cpu").fit(images)
+    losses = [h["loss"] for h in model.history_]
+    assert losses[-1] < losses[0]
+    assert model.transform(images).shape == (200, 4)
+    with pytest.raises(DeepclustError, match="architecture='conv' needs images"):
+        AEKMeans(3, architecture="conv", device="cpu").fit(X[:50])
+
+
+# --- input checks the scikit-learn suite cannot run for us (it uses n_clusters=1) -------------
+def test_predict_subsets_and_one_dimensional_input(blobs):
+    X, _ = blobs
+    model = make(AEKMeans, n_clusters=4, random_state=0).fit(X)
+    full = model.predict(X)
+    np.testing.assert_array_equal(model.predict(X[:7]), full[:7])
+    np.testing.assert_array_equal(model.predict(X[::-1]), full[::-1])
+    with pytest.raises(ValueError, match="Reshape your data"):
+        model.predict(X[0])
+
+
+def test_single_feature_data():
+    X = np.r_[np.zeros(30), np.full(30, 10.0)][:, None] + np.random.default_rng(0).normal(0, .1, (60, 1))
+    y = np.repeat([0, 1], 30)
+    model = AEKMeans(2, latent_dim=1, hidden_dims=(8,), pretrain_epochs=20, random_state=0,
+                     device="cpu").fit(X)
+    assert cluster_accuracy(y, model.labels_) == 1.0
+
+
+@pytest.mark.parametrize(
+    "X, n_clusters, message",
+    [
+        (np.full((10, 3), np.nan), 2, "NaN"),
+        (np.full((10, 3), np.inf), 2, "infinity"),
+        (np.zeros((10, 3)), 1, "n_clusters must be an integer >= 2, got 1"),
+        (np.zeros((10, 3)), 2.5, "n_clusters must be an integer >= 2, got 2.5"),
+        (np.zeros((3, 3)), 4, "n_samples=3 is fewer than n_clusters=4"),
+        (np.zeros((2, 3, 4, 5, 6)), 2, "got 5 dimensions"),
+        (np.zeros(10), 2, "Reshape your data"),
+    ],
+)
+def test_bad_input_messages(X, n_clusters, message):
+    with pytest.raises(ValueError, match=message):
+        AEKMeans(n_clusters, pretrain_epochs=1, device="cpu").fit(X)
+
+
+def test_predict_with_other_feature_count(blobs):
+    X, _ = blobs
+    model = make(AEKMeans, n_clusters=4, pretrain_epochs=1).fit(X)
+    with pytest.raises(ValueError, match="X has 3 features, but AEKMeans is expecting 20 features"):
+        model.predict(X[:, :3])
+
+
+def test_dcn_alpha_one_is_a_plain_autoencoder(blobs):
+    """alpha = 1 drops the coding term: the encoder gets no pull towards the centres."""
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=4, hidden_dims=(64,), epochs=5, random_state=0, device="cpu").fit(X)
+    dcn = DCN(4, alpha=1.0, autoencoder=ae, epochs=2, tol=0, random_state=0, device="cpu").fit(X)
+    records = [h for h in dcn.history_ if h["phase"] == "dcn"]
+    assert len(records) == 2
+    assert all(h["loss"] == pytest.approx(h["reconstruction"]) for h in records)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        DCN(4, alpha=1.5, autoencoder=ae, device="cpu").fit(X)
