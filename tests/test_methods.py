@@ -7,7 +7,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from conftest import FAST
-from deepclust import DCN, AEKMeans, Autoencoder, DeepclustError, cluster_accuracy
+from deepclust import DCN, N2D, AEKMeans, Autoencoder, DeepclustError, cluster_accuracy
 from deepclust.methods import REGISTRY
 
 
@@ -16,7 +16,7 @@ def make(cls, **extra):
     return cls(**params)
 
 
-@pytest.mark.parametrize("cls", [AEKMeans, DCN])
+@pytest.mark.parametrize("cls", [AEKMeans, DCN, N2D])
 def test_blobs_are_clustered_perfectly(cls, blobs):
     X, y = blobs
     model = make(cls, n_clusters=4, random_state=0).fit(X)
@@ -143,3 +143,16 @@ def test_dcn_alpha_one_is_a_plain_autoencoder(blobs):
     assert all(h["loss"] == pytest.approx(h["reconstruction"]) for h in records)
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
         DCN(4, alpha=1.5, autoencoder=ae, device="cpu").fit(X)
+
+
+def test_n2d_soft_assignments_and_new_points(blobs):
+    X, y = blobs
+    model = make(N2D, n_clusters=4, random_state=0).fit(X[:300])
+    proba = model.predict_proba(X)
+    assert proba.shape == (400, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba[:300].argmax(axis=1), model.labels_)
+    # unseen points are placed through their nearest training neighbours
+    assert cluster_accuracy(y[300:], model.predict(X[300:])) == 1.0
+    with pytest.raises(DeepclustError, match="covariance_type must be 'full' or 'diag'"):
+        N2D(4, covariance_type="tied").fit(X)

@@ -4,7 +4,7 @@ from importlib import metadata
 from . import datasets
 from .exceptions import DeepclustError, ModelFileError
 from .io import load
-from .methods import DCN, REGISTRY, AEKMeans, Autoencoder
+from .methods import DCN, N2D, REGISTRY, AEKMeans, Autoencoder
 from .metrics import ari, cluster_accuracy, evaluate, nmi, purity
 
 try:
@@ -18,6 +18,7 @@ __all__ = [
     "DCN",
     "DeepclustError",
     "ModelFileError",
+    "N2D",
     "REGISTRY",
     "ari",
     "cluster_accuracy",

@@ -52,11 +52,21 @@ def _version(package: str) -> str:
         return "unknown"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+
+    The file gets the usual permissions (``0o666`` less the umask), not mkstemp's private 0600.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -104,11 +114,9 @@ def save_model(estimator, path) -> Path:
         raise ModelFileError(f"{path} exists and is not a deepclust model folder; not overwriting it")
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
     try:
+        os.chmod(staging, 0o777 & ~_umask())
         for name, data in ((WEIGHTS_NAME, weights), (CONFIG_NAME, config)):
-            with open(staging / name, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            atomic_write_bytes(staging / name, data)
         if path.exists():
             backup = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, backup)

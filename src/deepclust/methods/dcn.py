@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..base import DeepClusterer
+from ..exceptions import DeepclustError
 from ..training import Phase, run_phase
 from .autoencoder import reconstruction_loss
 
@@ -29,7 +30,7 @@ class DCN(DeepClusterer):
         self,
         n_clusters: int = 10,
         *,
-        alpha: float = 0.9,
+        alpha: float = 0.5,
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] = (500, 500, 2000),
         architecture: str = "mlp",
@@ -62,9 +63,12 @@ class DCN(DeepClusterer):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
+    def _check_params(self, X) -> None:
+        super()._check_params(X)
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+            raise DeepclustError(f"alpha must be in [0, 1], got {self.alpha}")
+
+    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
         network = self.autoencoder_.network_
         k = self.n_clusters
         counts = torch.bincount(self._kmeans_labels, minlength=k).to(Xt.dtype)

@@ -122,7 +122,7 @@ def run_phase(
             record.update({k: v for k, v in (extra or {}).items() if k != "stop"})
             record["seconds"] = time.perf_counter() - started
             history.append(record)
-            bar.status(f"epoch {epoch + 1} loss {record['loss']:.4g}")
+            bar.epoch_done(epoch + 1, phase.epochs, record["loss"], record["seconds"])
             if extra and extra.get("stop"):
                 break
     finally:

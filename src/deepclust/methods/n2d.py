@@ -1,0 +1,169 @@
+"""N2D: autoencoder embedding → UMAP manifold → Gaussian mixture (McConville et al., 2020)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.mixture import GaussianMixture
+
+from ..base import DeepClusterer, expect_tensor
+from ..exceptions import DeepclustError
+
+
+def gaussian_log_resp(E: torch.Tensor, weights: torch.Tensor, means: torch.Tensor,
+                      precisions_cholesky: torch.Tensor) -> torch.Tensor:
+    """Log posterior of each mixture component, ``(n, k)``, for points ``E`` (n, m).
+
+    ``precisions_cholesky`` (k, m, m) as in scikit-learn: precision = P Pᵀ, so
+    ``log N(x | μ, Σ) = −½‖(x − μ) P‖² + log|det P| − (m/2) log 2π``.
+    """
+    projected = torch.einsum("nm,kmj->nkj", E, precisions_cholesky) - torch.einsum(
+        "km,kmj->kj", means, precisions_cholesky
+    )
+    log_det = torch.diagonal(precisions_cholesky, dim1=1, dim2=2).log().sum(dim=1)
+    log_prob = -0.5 * projected.pow(2).sum(dim=2) + log_det - 0.5 * E.shape[1] * math.log(2 * math.pi)
+    weighted = log_prob + weights.log()
+    return weighted - torch.logsumexp(weighted, dim=1, keepdim=True)
+
+
+class N2D(DeepClusterer):
+    """Cluster the autoencoder's embedding in a UMAP manifold with a Gaussian mixture.
+
+    UMAP (``n_neighbors``, ``min_dist``, ``n_components`` dimensions, default ``n_clusters``)
+    learns a manifold of the training embedding; a Gaussian mixture (``covariance_type``) fitted
+    there gives ``labels_`` and ``predict_proba``. A fitted UMAP cannot be stored without pickle,
+    so its inference path is kept as data: new points are placed at the inverse-distance-weighted
+    mean of the manifold positions of their ``n_neighbors`` nearest training embeddings (a
+    training point lands on itself, so ``predict`` on the training data reproduces ``labels_``).
+    Defaults are the published N2D settings (``n_neighbors=20``, ``min_dist=0``), fixed once and
+    never tuned against labels.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        n_neighbors: int = 20,
+        min_dist: float = 0.0,
+        n_components: int | None = None,
+        covariance_type: str = "full",
+        latent_dim: int = 10,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        architecture: str = "mlp",
+        pretrain_epochs: int = 50,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        input_scaling: str = "auto",
+        autoencoder=None,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ):
+        self.n_clusters = n_clusters
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.architecture = architecture
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.input_scaling = input_scaling
+        self.autoencoder = autoencoder
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self, X) -> None:
+        super()._check_params(X)
+        if self.covariance_type not in ("full", "diag"):
+            raise DeepclustError(f"covariance_type must be 'full' or 'diag', got {self.covariance_type!r}")
+        if X.shape[0] <= 2 or self.n_neighbors < 2:
+            raise DeepclustError(
+                f"N2D needs n_neighbors >= 2 and more than 2 samples; got n_neighbors="
+                f"{self.n_neighbors}, n_samples={X.shape[0]}"
+            )
+
+    def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
+        try:
+            import umap
+        except ImportError:  # pragma: no cover - umap-learn is a dependency
+            raise DeepclustError("N2D needs umap-learn: pip install umap-learn") from None
+        n = Z.shape[0]
+        n_components = min(self.n_components or self.n_clusters, n - 2)
+        Z_np = Z.cpu().numpy()
+        reducer = umap.UMAP(
+            n_components=n_components,
+            n_neighbors=min(self.n_neighbors, n - 1),
+            min_dist=self.min_dist,
+            random_state=seed,
+            n_jobs=1,  # a seeded UMAP runs single-threaded anyway; saying so avoids its warning
+            verbose=bool(self.verbose),
+        )
+        E = reducer.fit_transform(Z_np).astype(np.float32)
+        gmm = GaussianMixture(self.n_clusters, covariance_type=self.covariance_type,
+                              random_state=seed).fit(E)
+        precisions = gmm.precisions_cholesky_
+        if self.covariance_type == "diag":
+            precisions = np.stack([np.diag(p) for p in precisions])
+        as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=Z.device)
+        self._latent_train = Z.clone()
+        self._manifold_train = as_tensor(E)
+        self._gmm_weights = as_tensor(gmm.weights_)
+        self._gmm_means = as_tensor(gmm.means_)
+        self._gmm_precisions_cholesky = as_tensor(precisions)
+        labels = self._assign(Z)
+        # centres in latent space (used by score): mean code of each cluster
+        sums = torch.zeros(self.n_clusters, Z.shape[1], device=Z.device).index_add_(0, labels, Z)
+        counts = torch.bincount(labels, minlength=self.n_clusters).clamp(min=1)[:, None]
+        self._centers = sums / counts
+
+    def _manifold(self, Z: torch.Tensor) -> torch.Tensor:
+        """Manifold positions ``(n, n_components)`` of codes ``Z`` via their training neighbours."""
+        k = min(self.n_neighbors, self._latent_train.shape[0])
+        out = []
+        for batch in Z.split(512):
+            distances, index = torch.cdist(batch, self._latent_train).topk(k, largest=False)
+            weights = 1.0 / (distances + 1e-8)
+            weights = weights / weights.sum(dim=1, keepdim=True)
+            out.append(torch.einsum("nk,nkm->nm", weights, self._manifold_train[index]))
+        return torch.cat(out)
+
+    def _log_resp(self, Z: torch.Tensor) -> torch.Tensor:
+        return gaussian_log_resp(self._manifold(Z), self._gmm_weights, self._gmm_means,
+                                 self._gmm_precisions_cholesky)
+
+    def _assign(self, Z: torch.Tensor) -> torch.Tensor:
+        return self._log_resp(Z).argmax(dim=1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Posterior probability of each mixture component, ``(n, n_clusters)``."""
+        return self._log_resp(self._embed(X)).exp().cpu().numpy()
+
+    # --- persistence -------------------------------------------------------------------------
+    EXTRA = ("latent_train", "manifold_train", "gmm_weights", "gmm_means", "gmm_precisions_cholesky")
+
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = super()._state_tensors()
+        tensors.update({name: getattr(self, f"_{name}") for name in self.EXTRA})
+        return tensors
+
+    def _state_fitted(self) -> dict:
+        return {**super()._state_fitted(), "n_components": int(self._manifold_train.shape[1])}
+
+    def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
+        super()._restore(tensors, fitted)
+        n, k, m = fitted["n_samples"], self.n_clusters, int(fitted["n_components"])
+        shapes = {
+            "latent_train": (n, self.latent_dim),
+            "manifold_train": (n, m),
+            "gmm_weights": (k,),
+            "gmm_means": (k, m),
+            "gmm_precisions_cholesky": (k, m, m),
+        }
+        device = self._centers.device
+        for name, shape in shapes.items():
+            setattr(self, f"_{name}", expect_tensor(tensors, name, shape).to(device))

@@ -1,0 +1,308 @@
+"""Plots of a fitted clustering: latent-space map, per-cluster galleries, training curves.
+
+Every function returns the PNG file as ``bytes`` (rendered in memory with matplotlib's Agg
+canvas, no pyplot global state), so the caller decides where it goes and can write it
+atomically with :func:`save_png`. matplotlib is imported lazily: it is the optional ``[plot]``
+extra, and :class:`~deepclust.exceptions.DeepclustError` explains how to install it when absent.
+"""
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .exceptions import DeepclustError
+
+#: the embedding map draws at most this many points (a seeded random subset)
+MAX_POINTS = 10_000
+#: keys of a history entry that are bookkeeping, not curves
+_NOT_CURVES = {"phase", "epoch", "seconds", "loss"}
+_DPI = 100
+
+
+def _figure(width: float, height: float):
+    """A matplotlib Figure bound to an Agg canvas (no pyplot, no display needed)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise DeepclustError(
+            "plots need matplotlib; install it with: pip install 'deepclust[plot]'"
+        ) from None
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def save_png(png: bytes, path: str | Path) -> Path:
+    """Write PNG bytes to ``path`` atomically (temporary file in the same folder, then rename)."""
+    from .io import atomic_write_bytes
+
+    path = Path(path)
+    atomic_write_bytes(path, png)
+    return path
+
+
+def _subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``limit`` of ``n`` rows, the same ones every time."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def _colours(n: int):
+    """``n`` distinct colours: tab10 / tab20 for few clusters, a continuous map beyond."""
+    from matplotlib import colormaps
+
+    if n <= 10:
+        return [colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [colormaps["tab20"](i) for i in range(n)]
+    cmap = colormaps["turbo"]
+    return [cmap(i / max(n - 1, 1)) for i in range(n)]
+
+
+def embedding_plot(
+    Z: Any,
+    labels: Any,
+    title: str = "Latent space by cluster",
+    *,
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+) -> bytes:
+    """A 2-D scatter map of the embedding ``Z`` (n, d) coloured by cluster; PNG bytes.
+
+    ``d > 2`` is reduced to its first two principal components (PCA, deterministic); ``d == 1``
+    is drawn against a small fixed jitter. At most ``max_points`` points (a seeded subset) are
+    drawn. Up to 20 clusters get a legend "k (size)", more get a colour bar.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    labels = np.asarray(labels).ravel()
+    if Z.ndim == 1:
+        Z = Z[:, None]
+    if Z.ndim != 2 or Z.shape[0] == 0:
+        raise DeepclustError(f"embedding_plot needs a non-empty (n, d) array, got shape {Z.shape}")
+    if labels.shape[0] != Z.shape[0]:
+        raise DeepclustError(
+            f"embedding_plot: {Z.shape[0]} embedded points but {labels.shape[0]} labels"
+        )
+    clusters, counts = np.unique(labels, return_counts=True)
+    idx = _subsample(Z.shape[0], max_points, seed)
+    Z, codes = Z[idx], np.searchsorted(clusters, labels[idx])
+    finite = np.isfinite(Z).all(axis=1)
+    Z, codes = Z[finite], codes[finite]
+
+    xlabel, ylabel = "z1", "z2"
+    if Z.shape[1] > 2 and Z.shape[0] >= 2:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, svd_solver="full").fit(Z)
+        Z = pca.transform(Z)
+        ratio = pca.explained_variance_ratio_
+        xlabel, ylabel = f"PC1 ({ratio[0]:.0%} of variance)", f"PC2 ({ratio[1]:.0%} of variance)"
+    elif Z.shape[1] > 2:
+        Z = Z[:, :2]
+    elif Z.shape[1] == 1:
+        jitter = np.random.default_rng(seed).uniform(-0.5, 0.5, Z.shape[0])
+        Z = np.column_stack([Z[:, 0], jitter])
+        ylabel = "(jitter)"
+
+    fig = _figure(7.5, 6.0)
+    ax = fig.add_subplot()
+    size = float(np.clip(3000 / max(len(Z), 1), 2, 30))
+    colours = _colours(len(clusters))
+    if len(clusters) <= 20:
+        for i, (cluster, count) in enumerate(zip(clusters, counts)):
+            mask = codes == i
+            ax.scatter(Z[mask, 0], Z[mask, 1], s=size, color=colours[i], alpha=0.7,
+                       linewidths=0, label=f"{cluster} ({count})", rasterized=True)
+        ax.legend(title="cluster (size)", loc="center left", bbox_to_anchor=(1.01, 0.5),
+                  markerscale=max(1.0, 20 / size) ** 0.5, frameon=False, fontsize="small")
+    else:
+        from matplotlib.colors import ListedColormap
+
+        cmap = ListedColormap(colours)
+        points = ax.scatter(Z[:, 0], Z[:, 1], c=codes, cmap=cmap, vmin=-0.5,
+                            vmax=len(clusters) - 0.5, s=size, alpha=0.7, linewidths=0,
+                            rasterized=True)
+        fig.colorbar(points, ax=ax, label="cluster index")
+    shown = f" ({len(Z):,} of {labels.shape[0]:,} points)" if len(Z) < labels.shape[0] else ""
+    ax.set_title(title + shown)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return _png(fig)
+
+
+def _as_image_stack(images: Any) -> np.ndarray:
+    """(n, h, w) grayscale or (n, h, w, 3|4) colour from (n, h, w), (n, c, h, w) or (n, d=s²)."""
+    arr = np.asarray(images)
+    if arr.ndim == 2:
+        side = math.isqrt(arr.shape[1])
+        if side * side != arr.shape[1] or side == 0:
+            raise DeepclustError(
+                f"cannot show rows of {arr.shape[1]} features as images: "
+                "the count is not a perfect square"
+            )
+        return arr.reshape(arr.shape[0], side, side)
+    if arr.ndim == 3:
+        return arr
+    if arr.ndim == 4:
+        if arr.shape[1] in (1, 3, 4):  # channels first, as deepclust's readers give them
+            arr = np.moveaxis(arr, 1, -1)
+        elif arr.shape[-1] not in (1, 3, 4):
+            raise DeepclustError(f"cannot show an array of shape {arr.shape} as images")
+        return arr[..., 0] if arr.shape[-1] == 1 else arr
+    raise DeepclustError(f"cannot show an array of shape {arr.shape} as images")
+
+
+def cluster_gallery(
+    images: Any,
+    labels: Any,
+    n_per_cluster: int = 10,
+    *,
+    title: str = "Samples of each cluster",
+    seed: int = 0,
+) -> bytes:
+    """One row per cluster with up to ``n_per_cluster`` of its members; PNG bytes.
+
+    ``images`` is (n, h, w), (n, c, h, w) or (n, d) with ``d`` a perfect square (reshaped to a
+    square grayscale image). Members are a seeded random choice; rows read "cluster k (size)".
+    The grid is drawn as a single image, so even 50 clusters × 10 samples render quickly.
+    """
+    labels = np.asarray(labels).ravel()
+    n = labels.shape[0]
+    if len(images) != n:
+        raise DeepclustError(f"cluster_gallery: {len(images)} images but {n} labels")
+    if n == 0:
+        raise DeepclustError("cluster_gallery: no images")
+    if n_per_cluster < 1:
+        raise DeepclustError(f"n_per_cluster must be >= 1, got {n_per_cluster}")
+    clusters, counts = np.unique(labels, return_counts=True)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for cluster in clusters:
+        members = np.flatnonzero(labels == cluster)
+        if members.size > n_per_cluster:
+            members = np.sort(rng.choice(members, size=n_per_cluster, replace=False))
+        chosen.append(members)
+    flat = np.concatenate(chosen)
+    # index the (possibly memory-mapped) input only at the chosen rows
+    stack = _as_image_stack(np.asarray(np.asarray(images)[flat], dtype=np.float64))
+    stack = np.nan_to_num(stack)
+    lo, hi = float(stack.min()), float(stack.max())
+    stack = (stack - lo) / (hi - lo) if hi > lo else np.zeros_like(stack)
+
+    h, w = stack.shape[1:3]
+    colour = stack.ndim == 4
+    pad = max(1, min(h, w) // 14)
+    rows, cols = len(clusters), max(len(c) for c in chosen)
+    shape = (rows * (h + pad) + pad, cols * (w + pad) + pad) + ((stack.shape[3],) if colour else ())
+    mosaic = np.ones(shape)  # white separators and white empty cells
+    if colour and stack.shape[3] == 4:
+        mosaic[..., 3] = 0.0
+    k = 0
+    for r, members in enumerate(chosen):
+        for c in range(len(members)):
+            y0, x0 = pad + r * (h + pad), pad + c * (w + pad)
+            mosaic[y0 : y0 + h, x0 : x0 + w] = stack[k]
+            k += 1
+
+    cell = 0.55 if max(h, w) <= 32 else 0.9
+    fig = _figure(1.6 + cols * cell, 0.5 + rows * cell * h / w)
+    ax = fig.add_subplot()
+    if colour:
+        ax.imshow(mosaic, interpolation="nearest")
+    else:
+        ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_yticks([pad + r * (h + pad) + h / 2 for r in range(rows)])
+    ax.set_yticklabels([f"cluster {cl} ({cnt})" for cl, cnt in zip(clusters, counts)])
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def _numeric(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    return float(value)
+
+
+def history_plot(history: Sequence[dict], title: str = "Training history") -> bytes:
+    """Loss per epoch for each training phase (x = epochs counted across phases); PNG bytes.
+
+    Other numeric keys of the history entries (e.g. "reconstruction", "coding") are drawn in a
+    second panel when present; "epoch" and "seconds" are bookkeeping and are skipped. The loss
+    axis turns logarithmic when the positive losses span more than two decades.
+    """
+    history = list(history or [])
+    phases: dict[str, tuple[list[int], list[float]]] = {}
+    extras: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+    for step, entry in enumerate(history, start=1):
+        if not isinstance(entry, dict):
+            raise DeepclustError(f"history entries must be dicts, got {type(entry).__name__}")
+        phase = str(entry.get("phase", "train"))
+        loss = _numeric(entry.get("loss"))
+        if loss is not None:
+            xs, ys = phases.setdefault(phase, ([], []))
+            xs.append(step)
+            ys.append(loss)
+        for key, value in entry.items():
+            number = _numeric(value)
+            if key in _NOT_CURVES or number is None:
+                continue
+            xs, ys = extras.setdefault((key, phase), ([], []))
+            xs.append(step)
+            ys.append(number)
+
+    panels = 2 if extras else 1
+    fig = _figure(7.5, 3.4 * panels)
+    axes = [fig.add_subplot(panels, 1, 1)]
+    if extras:
+        axes.append(fig.add_subplot(panels, 1, 2, sharex=axes[0]))
+    ax = axes[0]
+    if not phases:
+        ax.text(0.5, 0.5, "no training history", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        for phase, (xs, ys) in phases.items():
+            ax.plot(xs, ys, marker="o" if len(xs) <= 30 else None, markersize=3, label=phase)
+        positive = [v for _, ys in phases.values() for v in ys if v > 0 and math.isfinite(v)]
+        everything = [v for _, ys in phases.values() for v in ys if math.isfinite(v)]
+        if positive and len(positive) == len(everything) and max(positive) / min(positive) > 100:
+            ax.set_yscale("log")
+        ax.set_ylabel("loss")
+        ax.legend(title="phase", frameon=False, fontsize="small")
+        ax.grid(alpha=0.3)
+    ax.set_title(title)
+    if extras:
+        ax2 = axes[1]
+        keys = [key for key, _ in extras]
+        for (key, phase), (xs, ys) in extras.items():
+            name = key if keys.count(key) == 1 else f"{key} ({phase})"
+            ax2.plot(xs, ys, marker="o" if len(xs) <= 30 else None, markersize=3, label=name)
+        ax2.set_ylabel("value")
+        ax2.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+        ax2.grid(alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].set_xlabel("epoch (counted across phases)")
+    return _png(fig)
+
+
+__all__ = ["MAX_POINTS", "cluster_gallery", "embedding_plot", "history_plot", "save_png"]

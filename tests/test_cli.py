@@ -1,0 +1,313 @@
+"""End-to-end tests of the ``deepclust`` command.
+
+The main path runs in subprocesses (``python -m deepclust.cli``) exactly as a user would; error
+cases mostly use Typer's in-process CliRunner, which is much faster. Networks are tiny.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from deepclust import cli
+from deepclust.methods import REGISTRY
+
+PIL = pytest.importorskip("PIL.Image")
+
+TINY = ["--pretrain-epochs", "2", "--epochs", "1", "--latent-dim", "2", "--hidden-dims", "16",
+        "--batch-size", "64", "--device", "cpu", "--quiet"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "deepclust.cli", *map(str, args)],
+        capture_output=True, text=True, env=ENV, cwd=cwd, timeout=300,
+    )
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli.app, [str(a) for a in args])
+
+
+def assert_user_error_text(stderr: str, *needles: str) -> None:
+    """Exactly one stderr line, ``error: ...``, containing every needle; no traceback."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    assert "Traceback" not in stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def assert_user_error(result, *needles: str) -> None:
+    """A CliRunner result that ended with status 2 and a one-line ``error: ...``."""
+    assert result.exit_code == 2, (result.exit_code, result.stderr, result.exception)
+    assert_user_error_text(result.stderr, *needles)
+
+
+def assert_png(path: Path) -> None:
+    with PIL.open(path) as image:
+        image.verify()
+        assert image.format == "PNG"
+
+
+# --------------------------------------------------------------------------------------------------
+# data
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cli-data")
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0, 0, 0], [8, 8, 0, 0], [0, 8, 8, 8]], dtype=float)
+    y = rng.permutation(np.repeat([0, 1, 2], 40))
+    X = centres[y] + rng.normal(scale=0.6, size=(y.size, 4))
+    table = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    table["label"] = np.array(["ant", "bee", "cat"])[y]
+    table.to_csv(folder / "blobs.csv", index=False)
+    table.drop(columns=["label"]).to_csv(folder / "features.csv", index=False)
+    table.assign(label=y).to_csv(folder / "numeric_labels.csv", index=False)
+    table.drop(columns=["d"]).to_csv(folder / "three_features.csv", index=False)
+    (folder / "truth.csv").write_text("label\n" + "\n".join(table["label"]) + "\n")
+    (folder / "nan.csv").write_text("a,b\n1,2\n3,\n5,6\n")
+    (folder / "text.csv").write_text("a,colour\n1,red\n2,blue\n3,green\n")
+    (folder / "empty.csv").write_text("")
+    (folder / "two_rows.csv").write_text("a,b\n1,2\n3,4\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fitted(data_dir, tmp_path_factory):
+    """``deepclust fit`` on three blobs, in a subprocess: (CompletedProcess, output folder)."""
+    out = tmp_path_factory.mktemp("cli-fit") / "out"
+    result = run_cli("fit", data_dir / "blobs.csv", "--method", "dcn", "--n-clusters", "3",
+                     "--label-column", "label", "--out", out, "--seed", "0", *TINY)
+    return result, out
+
+
+# --------------------------------------------------------------------------------------------------
+# the main path, in subprocesses
+
+
+def test_fit_end_to_end(fitted, data_dir):
+    result, out = fitted
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # --quiet
+    assert "dcn" in result.stdout and "ACC" in result.stdout
+
+    labels = pd.read_csv(out / "labels.csv")
+    assert list(labels.columns) == ["index", "cluster"]
+    assert len(labels) == len(pd.read_csv(data_dir / "blobs.csv"))
+    assert labels["index"].tolist() == list(range(len(labels)))
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["acc"] >= 0.95
+    assert metrics["method"] == "dcn" and metrics["seconds"] > 0
+    assert {"nmi", "ari", "purity", "n_samples", "n_clusters", "n_classes"} <= metrics.keys()
+
+    for name in ("embedding.png", "history.png"):
+        assert_png(out / name)
+    assert not (out / "clusters.png").exists()  # a table is not images
+    assert (out / "model" / "config.json").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_predict_reproduces_fit_labels(fitted, data_dir, tmp_path):
+    _, out = fitted
+    target = tmp_path / "sub" / "pred.csv"
+    result = run_cli("predict", out / "model", data_dir / "blobs.csv", "--label-column", "label",
+                     "--out", target, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "ACC" in result.stdout
+    predicted = pd.read_csv(target)
+    assert predicted.equals(pd.read_csv(out / "labels.csv"))
+
+
+def test_user_error_in_subprocess_has_no_traceback(data_dir, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("fit", data_dir / "nan.csv", "--n-clusters", "2", "--out", out, *TINY)
+    assert result.returncode == 2
+    assert_user_error_text(result.stderr, "nan.csv", "'b'", "row 2")
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# other commands, in process
+
+
+def test_evaluate_accepts_fit_labels(fitted, data_dir):
+    _, out = fitted
+    result = invoke("evaluate", data_dir / "truth.csv", out / "labels.csv", "--json")
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["acc"] >= 0.95 and metrics["n_samples"] == 120 and metrics["n_classes"] == 3
+
+    table = invoke("evaluate", data_dir / "truth.csv", out / "labels.csv")
+    assert table.exit_code == 0
+    for key in ("ACC", "NMI", "ARI", "purity"):
+        assert key in table.stdout
+
+
+def test_evaluate_length_mismatch(data_dir, tmp_path):
+    short = tmp_path / "short.csv"
+    short.write_text("cluster\n0\n1\n")
+    assert_user_error(invoke("evaluate", data_dir / "truth.csv", short), "differ in length")
+
+
+def test_methods_lists_registry():
+    result = invoke("methods")
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+    assert names == list(REGISTRY)
+    assert cli.DEFAULT_METHOD in REGISTRY
+
+
+def test_option_a_method_lacks_is_noted(data_dir, tmp_path):
+    lacking = [name for name, cls in REGISTRY.items() if "epochs" not in cls().get_params()]
+    if not lacking:
+        pytest.skip("every method has an 'epochs' parameter")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")  # stale, from an earlier run with labels
+    args = [a for a in TINY if a != "--quiet"]
+    result = invoke("fit", data_dir / "numeric_labels.csv", "--method", lacking[0], "-k", "3",
+                    "--out", out, *args)
+    assert result.exit_code == 0, result.stderr
+    assert "--epochs is ignored" in result.stderr
+    assert "--label-column label" in result.stderr  # the 'label' column was used as a feature
+    assert not (out / "metrics.json").exists()  # no labels now: the stale file is gone
+    assert len(pd.read_csv(out / "labels.csv")) == 120
+
+
+@pytest.fixture
+def small_sample(monkeypatch):
+    """Make the bundled MNIST sample 200 digits long, for speed."""
+    real = cli._bundled_sample
+
+    def small():
+        dataset = real()
+        dataset.X, dataset.y = dataset.X[:200], dataset.y[:200]
+        return dataset
+
+    monkeypatch.setattr(cli, "_bundled_sample", small)
+
+
+def test_fit_without_data_uses_the_bundled_sample(small_sample, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("fit", "--out", out, *TINY)
+    assert result.exit_code == 0, result.stderr
+    assert "MNIST" in result.stdout
+    assert_png(out / "clusters.png")
+    assert json.loads((out / "metrics.json").read_text())["n_classes"] == 10
+
+
+def test_fit_image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "images"
+    for cls_name, value in (("dark", 30), ("light", 220)):
+        (root / cls_name).mkdir(parents=True)
+        for i in range(6):
+            pixels = np.clip(value + rng.normal(0, 10, (8, 8)), 0, 255).astype(np.uint8)
+            PIL.fromarray(pixels).save(root / cls_name / f"{i}.png")
+    out = tmp_path / "out"
+    result = invoke("fit", root, "-k", "2", "--method", cli.DEFAULT_METHOD, "--out", out, *TINY)
+    assert result.exit_code == 0, result.stderr
+    labels = pd.read_csv(out / "labels.csv")
+    assert sorted(labels["index"]) == sorted(f"{c}/{i}.png" for c in ("dark", "light") for i in range(6))
+    assert_png(out / "clusters.png")
+    assert (out / "metrics.json").exists()  # labels from the subfolder names
+
+
+def test_demo_on_a_small_sample(small_sample, tmp_path):
+    """The demo's full path (default settings, image outputs) on 200 MNIST digits."""
+    out = tmp_path / "demo"
+    result = invoke("demo", "--out", out, "--device", "cpu", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert "ACC" in result.stdout and "NMI" in result.stdout and "fit time" in result.stdout
+    for name in ("embedding.png", "history.png", "clusters.png"):
+        assert_png(out / name)
+    assert json.loads((out / "metrics.json").read_text())["n_samples"] == 200
+    assert len(pd.read_csv(out / "labels.csv")) == 200
+
+
+# --------------------------------------------------------------------------------------------------
+# user errors: one line, status 2, nothing written
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["nan.csv", "-k", "2"], ["nan.csv", "'b'", "row 2"]),
+        (["text.csv", "-k", "2"], ["text.csv", "'colour'"]),
+        (["empty.csv"], ["empty.csv", "empty"]),
+        (["missing.csv"], ["missing.csv", "no such file"]),
+        (["blobs.csv", "--method", "foo"], ["unknown method 'foo'", "available: " + ", ".join(REGISTRY)]),
+        (["blobs.csv", "--n-clusters", "1"], ["--n-clusters", "at least 2"]),
+        (["two_rows.csv", "--n-clusters", "3"], ["two_rows.csv", "2 samples", "3"]),
+        (["blobs.csv", "--label-column", "nope"], ["'nope'"]),
+        (["blobs.csv", "--hidden-dims", "8,x"], ["--hidden-dims", "8,x"]),
+        (["blobs.csv", "--labels", "truth.csv", "--label-column", "label"], ["--labels", "--label-column"]),
+        (["features.csv", "--labels", "two_rows.csv"], ["two_rows.csv", "features.csv"]),
+    ],
+    ids=["nan", "non-numeric", "empty", "missing", "unknown-method", "one-cluster",
+         "fewer-samples-than-clusters", "no-such-column", "bad-hidden-dims", "two-label-sources",
+         "label-count"],
+)
+def test_fit_user_errors(data_dir, tmp_path, monkeypatch, args, needles):
+    monkeypatch.chdir(data_dir)
+    out = tmp_path / "out"
+    assert_user_error(invoke("fit", *TINY, "--out", out, *args), *needles)  # args override TINY
+    assert not out.exists()
+
+
+def test_predict_with_other_feature_count(fitted, data_dir, tmp_path):
+    _, out = fitted
+    target = tmp_path / "pred.csv"
+    result = invoke("predict", out / "model", data_dir / "three_features.csv",
+                    "--label-column", "label", "--out", target)
+    assert_user_error(result, "three_features.csv", "3 features", "4")
+    assert not target.exists()
+
+
+def test_predict_with_garbage_model(data_dir, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{not json")
+    (model / "model.safetensors").write_bytes(b"\0" * 16)
+    target = tmp_path / "pred.csv"
+    result = invoke("predict", model, data_dir / "blobs.csv", "--out", target)
+    assert_user_error(result, str(model), "config.json")
+    assert not target.exists()
+
+
+def test_predict_with_missing_model(data_dir, tmp_path):
+    target = tmp_path / "pred.csv"
+    result = invoke("predict", tmp_path / "nowhere", data_dir / "blobs.csv", "--out", target)
+    assert_user_error(result, "nowhere")
+    assert not target.exists()
+
+
+def test_usage_errors_are_one_line(capsys):
+    for argv, needle in [(["fit", "--n-clusters", "abc"], "--n-clusters"),
+                         (["fit", "--bogus"], "--bogus"),
+                         (["predict", "model-only"], "DATA"),
+                         (["no-such-command"], "no-such-command")]:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+        assert_user_error_text(capsys.readouterr().err, needle)
+
+
+def test_no_arguments_shows_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([])
+    assert exit_info.value.code == 0
+    assert "fit" in capsys.readouterr().out
