@@ -57,3 +57,14 @@ def _cases():
 @pytest.mark.parametrize("estimator, check", list(_cases()))
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("cls", list(REGISTRY.values()))
+def test_pretraining_defaults_match_the_autoencoder(cls):
+    """A clusterer's own pretraining equals a default Autoencoder, so one can stand for the other
+    (the benchmark pretrains one default Autoencoder and shares it between methods)."""
+    params, ae = cls().get_params(), Autoencoder().get_params()
+    for name, ae_name in [("pretrain_epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
+                          ("latent_dim", "latent_dim"), ("hidden_dims", "hidden_dims"),
+                          ("architecture", "architecture"), ("input_scaling", "input_scaling")]:
+        assert params[name] == ae[ae_name], name

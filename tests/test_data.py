@@ -370,7 +370,7 @@ def test_table_errors(tmp_path: Path) -> None:
     with pytest.raises(DeepclustError, match=r"head\.csv: no data rows"):
         read_data(write("head.csv", "a,b,c\n"))
     text = write("data.csv", "a,colour,b,name\n1,red,2,x\n3,blue,4,y\n")
-    with pytest.raises(DeepclustError, match=r"data\.csv: non-numeric columns: 'colour', 'name'\. Remove them, or pass --label-column"):
+    with pytest.raises(DeepclustError, match=r"data\.csv: non-numeric columns: 'colour', 'name'\. Remove them, or name the label column \(--label-column"):
         read_data(text)
     with pytest.raises(DeepclustError, match=r"data\.csv: no column named 'foo'; columns are: a, colour, b, name$"):
         read_data(text, label_column="foo")

@@ -40,6 +40,17 @@ def test_save_load_predicts_identically(fitted, blobs, tmp_path, name, suffix):
     assert loaded.history_ == model.history_
 
 
+def test_n2d_with_a_reused_autoencoder_predicts_new_points_after_loading(blobs, tmp_path):
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=3, hidden_dims=(16,), epochs=5, random_state=0, device="cpu").fit(X[:300])
+    model = deepclust.N2D(4, autoencoder=ae, random_state=0).fit(X[:300])  # latent_dim 3, not 10
+    model.save(tmp_path / "n2d")
+    loaded = deepclust.load(tmp_path / "n2d")
+    np.testing.assert_array_equal(loaded.predict(X[300:]), model.predict(X[300:]))
+    np.testing.assert_allclose(loaded.predict_proba(X[300:]), model.predict_proba(X[300:]))
+    np.testing.assert_array_equal(loaded.predict(X[:300]), model.labels_)
+
+
 def test_autoencoder_round_trip_and_reuse(blobs, tmp_path):
     X, _ = blobs
     ae = Autoencoder(latent_dim=3, hidden_dims=(16,), epochs=2, random_state=0, device="cpu").fit(X)
@@ -108,8 +119,11 @@ def test_shape_mismatch_refused(saved):
     _rewrite(saved, lambda c: c["params"].update({"n_clusters": 5}))
     with pytest.raises(ModelFileError, match=r"'cluster_centers' has shape \(4, 4\), expected \(5, 4\)"):
         deepclust.load(saved)
+
+
+def test_network_shape_mismatch_refused(saved):
     _rewrite(saved, lambda c: c["fitted"]["autoencoder_params"].update({"hidden_dims": [32]}))
-    with pytest.raises(ModelFileError, match="has shape"):
+    with pytest.raises(ModelFileError, match=r"'encoder\.1\.0\.weight' has shape \(64, 20\), expected \(32, 20\)"):
         deepclust.load(saved)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .data.validate import check_input
@@ -208,17 +209,24 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
 
         if self.autoencoder is None:
             return Autoencoder(**self._autoencoder_params(), random_state=seed).fit(X)
-        if not isinstance(self.autoencoder, Autoencoder):
+        given = self.autoencoder
+        if isinstance(given, FrozenEstimator):  # survives sklearn's clone() in searches/pipelines
+            given = given.estimator
+        if not isinstance(given, Autoencoder):
             raise DeepclustError(
-                f"autoencoder must be a fitted deepclust Autoencoder, got {type(self.autoencoder).__name__}"
+                f"autoencoder must be a fitted deepclust Autoencoder, got {type(given).__name__}"
             )
-        check_is_fitted(self.autoencoder, "network_")
-        if tuple(self.autoencoder.input_shape_) != tuple(X.shape[1:]):
+        if not hasattr(given, "network_"):
             raise DeepclustError(
-                f"the autoencoder was fitted on inputs of shape {tuple(self.autoencoder.input_shape_)}, "
+                "autoencoder= is not fitted: fit it first (scikit-learn's clone() unfits it; wrap "
+                "it in sklearn.frozen.FrozenEstimator to share it inside a search or pipeline)"
+            )
+        if tuple(given.input_shape_) != tuple(X.shape[1:]):
+            raise DeepclustError(
+                f"the autoencoder was fitted on inputs of shape {tuple(given.input_shape_)}, "
                 f"but X has shape {tuple(X.shape[1:])}"
             )
-        autoencoder = copy.deepcopy(self.autoencoder)  # fine-tuning must not alter the caller's
+        autoencoder = copy.deepcopy(given)  # fine-tuning must not alter the caller's
         autoencoder.device = self.device
         autoencoder._move_to(self._device())
         return autoencoder

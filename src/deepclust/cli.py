@@ -28,7 +28,7 @@ import typer
 from .exceptions import DeepclustError
 
 #: the method ``fit`` and ``demo`` use when ``--method`` is not given
-DEFAULT_METHOD = "dcn"
+DEFAULT_METHOD = "n2d"
 #: file names ``fit`` and ``demo`` write into their output folder
 LABELS_FILE = "labels.csv"
 METRICS_FILE = "metrics.json"
@@ -80,15 +80,12 @@ def _user_errors() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _estimator_errors(source: str | None = None) -> Iterator[None]:
-    """Around estimator calls: scikit-learn's validation raises plain ``ValueError``s
-    ("X has 3 features, but DCN is expecting 4 features as input.") that are user errors too;
-    they are re-raised as :class:`DeepclustError`, prefixed with the data's name when given."""
+    """Around estimator calls: the estimator's errors ("X has 3 features, but DCN is expecting 4
+    features as input.") do not know the file, so they are prefixed with the data's name."""
     try:
         yield
-    except DeepclustError:
-        raise
-    except ValueError as exc:
-        raise DeepclustError(f"{source}: {exc}" if source else str(exc)) from exc
+    except DeepclustError as exc:
+        raise DeepclustError(f"{source}: {exc}" if source else str(exc)) from None
 
 
 def _note(message: str, quiet: bool = False) -> None:
@@ -319,11 +316,11 @@ def _run_fit(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DeepclustError(f"cannot create --out {out}: {exc.strerror or exc}") from None
-    _write(out / LABELS_FILE, _labels_csv(estimator.labels_, dataset.names))
-    try:
+    try:  # the model first: if it cannot be written, no new labels sit beside an old model
         estimator.save(out / MODEL_DIR)
     except OSError as exc:
         raise DeepclustError(f"cannot save the model to {out / MODEL_DIR}: {exc.strerror or exc}") from None
+    _write(out / LABELS_FILE, _labels_csv(estimator.labels_, dataset.names))
     written = [LABELS_FILE, MODEL_DIR + "/"]
     if metrics is not None:
         _write(out / METRICS_FILE, (json.dumps(metrics, indent=2) + "\n").encode())

@@ -25,25 +25,29 @@ def _check_pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     return y_true, y_pred
 
 
-def cluster_mapping(y_true, y_pred) -> dict:
-    """The one-to-one cluster → class matching that maximises agreement (Hungarian algorithm).
-
-    Clusters left unmatched (more clusters than classes) are absent from the returned dict.
-    """
+def _matching(y_true, y_pred):
+    """Classes, clusters, their contingency counts and the Hungarian (row, col) matching."""
     y_true, y_pred = _check_pair(y_true, y_pred)
     classes, true_idx = np.unique(y_true, return_inverse=True)
     clusters, pred_idx = np.unique(y_pred, return_inverse=True)
     counts = contingency_matrix(true_idx, pred_idx)  # (n_classes, n_clusters)
     rows, cols = linear_sum_assignment(counts, maximize=True)
+    return classes, clusters, counts, rows, cols
+
+
+def cluster_mapping(y_true, y_pred) -> dict:
+    """The one-to-one cluster → class matching that maximises agreement (Hungarian algorithm).
+
+    Clusters left unmatched (more clusters than classes) are absent from the returned dict.
+    """
+    classes, clusters, _, rows, cols = _matching(y_true, y_pred)
     return {clusters[c].item(): classes[r].item() for r, c in zip(rows, cols)}
 
 
 def cluster_accuracy(y_true, y_pred) -> float:
     """Fraction of samples whose cluster maps to their class under the best one-to-one matching."""
-    y_true, y_pred = _check_pair(y_true, y_pred)
-    counts = contingency_matrix(y_true, y_pred)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
-    return float(counts[rows, cols].sum() / y_true.size)
+    _, _, counts, rows, cols = _matching(y_true, y_pred)
+    return float(counts[rows, cols].sum() / counts.sum())
 
 
 def purity(y_true, y_pred) -> float:

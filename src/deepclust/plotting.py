@@ -2,8 +2,8 @@
 
 Every function returns the PNG file as ``bytes`` (rendered in memory with matplotlib's Agg
 canvas, no pyplot global state), so the caller decides where it goes and can write it
-atomically with :func:`save_png`. matplotlib is imported lazily: it is the optional ``[plot]``
-extra, and :class:`~deepclust.exceptions.DeepclustError` explains how to install it when absent.
+atomically with :func:`save_png`. matplotlib is imported lazily (it is slow to import), and
+:class:`~deepclust.exceptions.DeepclustError` explains how to install it when absent.
 """
 from __future__ import annotations
 

@@ -242,16 +242,21 @@ def _detect_header(path: Path, shown: str, sep: str) -> bool:
     return bool((cells != "").any() and not _looks_numeric(cells).any())
 
 
-def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bool]:
-    has_header = _detect_header(path, shown, sep)
+def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
+    """``pd.read_csv`` with its failures turned into one-line errors naming the file."""
     try:
-        df = pd.read_csv(path, sep=sep, header=0 if has_header else None)
+        return pd.read_csv(path, **options)
     except pd.errors.EmptyDataError:
         raise DeepclustError(f"{shown}: the file is empty") from None
     except UnicodeDecodeError:
         raise DeepclustError(f"cannot read {shown}: not a UTF-8 text file") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
+
+
+def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bool]:
+    has_header = _detect_header(path, shown, sep)
+    df = _read_csv_checked(path, shown, sep=sep, header=0 if has_header else None)
     if df.shape[1] == 1 and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
         first_line = str(df.columns[0]) if has_header else str(df.iat[0, 0])
         others = [s for s in (";", "\t", ",", "|") if s != sep and s in first_line]
@@ -387,30 +392,24 @@ def _check_numeric_columns(df: pd.DataFrame, shown: str, has_header: bool) -> pd
         )
     if all_text:
         raise DeepclustError(
-            f"{shown}: non-numeric columns: {_quote_list(all_text)}. Remove them, or pass "
-            "--label-column (label_column=) for a label column"
+            f"{shown}: non-numeric columns: {_quote_list(all_text)}. Remove them, or name the "
+            "label column (--label-column on the command line, label_column= in Python)"
         )
     c, r, value = partial[0]
     raise DeepclustError(f"{shown}: column '{c}' has a non-numeric value {value!r} at row {r + 1}")
 
 
 def _read_text_labels(path: Path, shown: str, sep: str | None) -> np.ndarray:
-    try:
-        raw = pd.read_csv(
-            path,
-            sep=sep if sep is not None else ",",
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=True,
-        )
-    except pd.errors.EmptyDataError:
-        raise DeepclustError(f"{shown}: the file is empty") from None
-    except UnicodeDecodeError:
-        raise DeepclustError(f"cannot read {shown}: not a UTF-8 text file") from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
+    raw = _read_csv_checked(
+        path,
+        shown,
+        sep=sep if sep is not None else ",",
+        header=None,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=True,
+    )
     if raw.shape[0] == 0 or raw.shape[1] == 0:
         raise DeepclustError(f"{shown}: no labels in the file")
     raw = raw.apply(lambda s: s.str.strip())

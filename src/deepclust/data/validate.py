@@ -29,7 +29,10 @@ def check_input(estimator, X, *, reset: bool) -> np.ndarray:
         )
     if shape is not None:
         X = np.asarray(X).reshape(X.shape[0], -1)
-    X = validate_data(estimator, X, dtype=np.float32, reset=reset)
+    try:
+        X = validate_data(estimator, X, dtype=np.float32, reset=reset)
+    except ValueError as exc:  # NaN/inf, 1-D input, feature count: keep sklearn's wording
+        raise DeepclustError(str(exc)) from None
     if reset:
         estimator.input_shape_ = shape if shape is not None else (X.shape[1],)
     elif shape is not None and shape != tuple(estimator.input_shape_):

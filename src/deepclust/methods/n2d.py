@@ -1,7 +1,9 @@
 """N2D: autoencoder embedding → UMAP manifold → Gaussian mixture (McConville et al., 2020)."""
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 
 import numpy as np
 import torch
@@ -31,8 +33,8 @@ class N2D(DeepClusterer):
     """Cluster the autoencoder's embedding in a UMAP manifold with a Gaussian mixture.
 
     UMAP (``n_neighbors``, ``min_dist``, ``n_components`` dimensions, default ``n_clusters``)
-    learns a manifold of the training embedding; a Gaussian mixture (``covariance_type``) fitted
-    there gives ``labels_`` and ``predict_proba``. A fitted UMAP cannot be stored without pickle,
+    learns a manifold of the training embedding; a Gaussian mixture (``covariance_type``, best
+    likelihood of ``n_init`` starts) fitted there gives ``labels_`` and ``predict_proba``. A fitted UMAP cannot be stored without pickle,
     so its inference path is kept as data: new points are placed at the inverse-distance-weighted
     mean of the manifold positions of their ``n_neighbors`` nearest training embeddings (a
     training point lands on itself, so ``predict`` on the training data reproduces ``labels_``).
@@ -48,11 +50,12 @@ class N2D(DeepClusterer):
         min_dist: float = 0.0,
         n_components: int | None = None,
         covariance_type: str = "full",
+        n_init: int = 10,
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] = (500, 500, 2000),
         architecture: str = "mlp",
-        pretrain_epochs: int = 50,
-        batch_size: int = 256,
+        pretrain_epochs: int = 20,
+        batch_size: int = 64,
         lr: float = 1e-3,
         input_scaling: str = "auto",
         autoencoder=None,
@@ -65,6 +68,7 @@ class N2D(DeepClusterer):
         self.min_dist = min_dist
         self.n_components = n_components
         self.covariance_type = covariance_type
+        self.n_init = n_init
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
         self.architecture = architecture
@@ -103,9 +107,11 @@ class N2D(DeepClusterer):
             n_jobs=1,  # a seeded UMAP runs single-threaded anyway; saying so avoids its warning
             verbose=bool(self.verbose),
         )
-        E = reducer.fit_transform(Z_np).astype(np.float32)
+        with contextlib.redirect_stdout(sys.stderr):  # umap-learn prints its progress
+            E = reducer.fit_transform(Z_np).astype(np.float32)
+        # several starts, best likelihood: one start sometimes merges two clusters
         gmm = GaussianMixture(self.n_clusters, covariance_type=self.covariance_type,
-                              random_state=seed).fit(E)
+                              n_init=self.n_init, random_state=seed).fit(E)
         precisions = gmm.precisions_cholesky_
         if self.covariance_type == "diag":
             precisions = np.stack([np.diag(p) for p in precisions])
@@ -126,7 +132,10 @@ class N2D(DeepClusterer):
         k = min(self.n_neighbors, self._latent_train.shape[0])
         out = []
         for batch in Z.split(512):
-            distances, index = torch.cdist(batch, self._latent_train).topk(k, largest=False)
+            _, index = torch.cdist(batch, self._latent_train).topk(k, largest=False)
+            # cdist's matrix-product shortcut is off by ~1e-3; exact distances to the k found
+            # neighbours let a training point land exactly on its own manifold position
+            distances = (batch[:, None, :] - self._latent_train[index]).norm(dim=2)
             weights = 1.0 / (distances + 1e-8)
             weights = weights / weights.sum(dim=1, keepdim=True)
             out.append(torch.einsum("nk,nkm->nm", weights, self._manifold_train[index]))
@@ -158,7 +167,7 @@ class N2D(DeepClusterer):
         super()._restore(tensors, fitted)
         n, k, m = fitted["n_samples"], self.n_clusters, int(fitted["n_components"])
         shapes = {
-            "latent_train": (n, self.latent_dim),
+            "latent_train": (n, self.autoencoder_.latent_dim),
             "manifold_train": (n, m),
             "gmm_weights": (k,),
             "gmm_means": (k, m),

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ..exceptions import DeepclustError
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "leaky_relu": lambda: nn.LeakyReLU(0.2),
@@ -23,7 +25,7 @@ def make_activation(name: str | None) -> nn.Module:
     try:
         return ACTIVATIONS[name]()
     except KeyError:
-        raise ValueError(
+        raise DeepclustError(
             f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)} or 'linear'"
         ) from None
 
@@ -45,7 +47,7 @@ def build_mlp(
     """
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"an MLP needs at least two positive layer sizes, got {sizes}")
+        raise DeepclustError(f"an MLP needs at least two positive layer sizes, got {sizes}")
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))

@@ -35,7 +35,8 @@ def seeded(seed: int, device: torch.device) -> Iterator[torch.Generator]:
 
     Yields a generator on ``device`` for shuffling batches.
     """
-    cuda_devices = [device] if device.type == "cuda" else []
+    # torch.manual_seed reseeds every GPU, so every GPU's state is saved and restored
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         generator = torch.Generator(device=device)

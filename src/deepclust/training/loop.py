@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..exceptions import DeepclustError
 from .callbacks import ProgressBar
 
 #: ``step(batch, index) -> {"loss": scalar tensor, other named parts...}``
@@ -48,7 +49,7 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.o
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; choose 'adam', 'adamw' or 'sgd'")
+    raise DeepclustError(f"unknown optimizer {name!r}; choose 'adam', 'adamw' or 'sgd'")
 
 
 class BatchSampler:
@@ -88,7 +89,7 @@ def run_phase(
     if phase.schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, phase.epochs * len(sampler))
     elif phase.schedule is not None:
-        raise ValueError(f"unknown schedule {phase.schedule!r}; use None or 'cosine'")
+        raise DeepclustError(f"unknown schedule {phase.schedule!r}; use None or 'cosine'")
     for module in phase.modules:
         module.train()
     bar = ProgressBar(verbose)
