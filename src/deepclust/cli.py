@@ -507,7 +507,7 @@ def demo(
         dataset = _bundled_sample()
         _note(
             f"fitting {key} with its default settings on the {dataset.source} "
-            f"({dataset.X.shape[0]:,} images); about 15 minutes on a 2-core CPU, much less on a GPU",
+            f"({dataset.X.shape[0]:,} images); about 2-3 minutes on a 2-core CPU, less on a GPU",
             quiet,
         )
         summary = _run_fit(dataset, estimator, key, out, quiet)
