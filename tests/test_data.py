@@ -178,7 +178,7 @@ def test_load_mnist_from_folder_plain_and_gz(tmp_path: Path, mnist_sample) -> No
     np.testing.assert_array_equal(X, mnist_sample[0])
     np.testing.assert_array_equal(y, mnist_sample[1])
     # the train files are absent: the message says where it looked and how to fetch them
-    with pytest.raises(DeepclustError, match=rf"train-images-idx3-ubyte\(\.gz\) not found in .*mnist.*download=True"):
+    with pytest.raises(DeepclustError, match=r"train-images-idx3-ubyte\(\.gz\) not found in .*mnist.*download=True"):
         load_mnist(folder, split="all")
     with pytest.raises(DeepclustError, match="split must be one of train, test, all"):
         load_mnist(folder, split="validation")
