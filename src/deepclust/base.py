@@ -101,6 +101,12 @@ class TorchEstimator:
     def _seed(self) -> int:
         return draw_seed(self.random_state)
 
+    def save(self, path) -> None:
+        """Write the fitted model as ``config.json`` + ``model.safetensors`` (folder or ``.zip``)."""
+        from .io import save_model
+
+        save_model(self, path)
+
     @torch.no_grad()
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], Xt: torch.Tensor) -> torch.Tensor:
         """``fn`` over ``Xt`` in inference batches, concatenated; modules must be in eval mode."""
@@ -145,12 +151,6 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
         """Negative mean squared latent distance to the nearest cluster centre (higher is better)."""
         Z = self._embed(X)
         return -float(torch.cdist(Z, self._centers).min(dim=1).values.pow(2).mean())
-
-    def save(self, path) -> None:
-        """Write the fitted model as ``config.json`` + ``model.safetensors`` (folder or ``.zip``)."""
-        from .io import save_model
-
-        save_model(self, path)
 
     @property
     def cluster_centers_(self) -> np.ndarray:

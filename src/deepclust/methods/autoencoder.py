@@ -179,12 +179,6 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         check_is_fitted(self, "network_")
         return self.n_features_in_ / self.latent_dim
 
-    def save(self, path) -> None:
-        """Write the fitted model as ``config.json`` + ``model.safetensors`` (folder or ``.zip``)."""
-        from ..io import save_model
-
-        save_model(self, path)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
