@@ -66,5 +66,6 @@ def test_pretraining_defaults_match_the_autoencoder(cls):
     params, ae = cls().get_params(), Autoencoder().get_params()
     for name, ae_name in [("pretrain_epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
                           ("latent_dim", "latent_dim"), ("hidden_dims", "hidden_dims"),
-                          ("architecture", "architecture"), ("input_scaling", "input_scaling")]:
+                          ("architecture", "architecture"), ("input_scaling", "input_scaling"),
+                          ("augment", "augment")]:
         assert params[name] == ae[ae_name], name

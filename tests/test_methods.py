@@ -16,7 +16,7 @@ def make(cls, **extra):
     return cls(**params)
 
 
-@pytest.mark.parametrize("cls", [AEKMeans, DCN, N2D])
+@pytest.mark.parametrize("cls", list(REGISTRY.values()))
 def test_blobs_are_clustered_perfectly(cls, blobs):
     X, y = blobs
     model = make(cls, n_clusters=4, random_state=0).fit(X)

@@ -4,7 +4,7 @@ from importlib import metadata
 from . import datasets
 from .exceptions import DeepclustError, ModelFileError
 from .io import load
-from .methods import DCN, N2D, REGISTRY, AEKMeans, Autoencoder
+from .methods import DCN, DEC, IDEC, N2D, REGISTRY, AEKMeans, Autoencoder, VaDE
 from .metrics import ari, cluster_accuracy, evaluate, nmi, purity
 
 try:
@@ -16,10 +16,13 @@ __all__ = [
     "AEKMeans",
     "Autoencoder",
     "DCN",
+    "DEC",
     "DeepclustError",
+    "IDEC",
     "ModelFileError",
     "N2D",
     "REGISTRY",
+    "VaDE",
     "ari",
     "cluster_accuracy",
     "datasets",

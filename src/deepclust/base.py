@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .data.validate import check_input
 from .exceptions import DeepclustError, ModelFileError
-from .training import draw_seed, resolve_device, seeded
+from .training import draw_seed, random_shift_rotate, resolve_device, seeded
 
 INPUT_SCALINGS = ("auto", "standard", "minmax", "max", "none")
 
@@ -100,6 +100,17 @@ class TorchEstimator:
 
     def _seed(self) -> int:
         return draw_seed(self.random_state)
+
+    def _augmenter(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The batch augmentation ``augment=True`` asks for, or None; images only."""
+        if not self.augment:
+            return None
+        if len(self.input_shape_) not in (2, 3):
+            raise DeepclustError(
+                "augment=True shifts and rotates images, so it needs samples shaped (h, w) or "
+                f"(c, h, w); got samples of shape {tuple(self.input_shape_)}"
+            )
+        return random_shift_rotate
 
     def save(self, path) -> None:
         """Write the fitted model as ``config.json`` + ``model.safetensors`` (folder or ``.zip``)."""
@@ -189,6 +200,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
                 f"n_samples={X.shape[0]} is fewer than n_clusters={k}: "
                 "a clustering needs at least one sample per cluster"
             )
+        self._augmenter()  # refuse augment=True on non-image data before any training
 
     def _autoencoder_params(self) -> dict:
         return dict(
@@ -199,6 +211,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
             batch_size=self.batch_size,
             lr=self.lr,
             input_scaling=self.input_scaling,
+            augment=self.augment,
             device=self.device,
             verbose=self.verbose,
         )

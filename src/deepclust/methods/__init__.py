@@ -2,16 +2,21 @@
 from .ae_kmeans import AEKMeans
 from .autoencoder import Autoencoder
 from .dcn import DCN
+from .dec import DEC, IDEC
 from .n2d import N2D
+from .vade import VaDE
 
 #: clusterers by CLI name
 REGISTRY = {
     "ae-kmeans": AEKMeans,
     "dcn": DCN,
+    "dec": DEC,
+    "idec": IDEC,
     "n2d": N2D,
+    "vade": VaDE,
 }
 
 #: every class ``deepclust.load`` may rebuild (clusterers and the autoencoder), by class name
 LOADABLE = {cls.__name__: cls for cls in (*REGISTRY.values(), Autoencoder)}
 
-__all__ = ["AEKMeans", "Autoencoder", "DCN", "LOADABLE", "N2D", "REGISTRY"]
+__all__ = ["AEKMeans", "Autoencoder", "DCN", "DEC", "IDEC", "LOADABLE", "N2D", "REGISTRY", "VaDE"]

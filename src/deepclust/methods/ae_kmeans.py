@@ -24,6 +24,7 @@ class AEKMeans(DeepClusterer):
         lr: float = 1e-3,
         n_init: int = 10,
         input_scaling: str = "auto",
+        augment: bool = False,
         autoencoder=None,
         device: str = "auto",
         random_state=None,
@@ -38,6 +39,7 @@ class AEKMeans(DeepClusterer):
         self.lr = lr
         self.n_init = n_init
         self.input_scaling = input_scaling
+        self.augment = augment
         self.autoencoder = autoencoder
         self.device = device
         self.random_state = random_state

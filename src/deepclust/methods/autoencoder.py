@@ -41,6 +41,8 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         ``"cosine"`` anneals the learning rate to zero over the run).
     noise : standard deviation of Gaussian noise added to the (scaled) input while training
         (a denoising autoencoder); 0 disables it.
+    augment : shift (up to 10%) and rotate (up to 10°) every training batch of images at
+        random, as DEC-DA does; images only.
     input_scaling : ``"auto"`` (data in [0, 1] unchanged; non-negative integers such as pixels
         divided by their maximum; anything else standardised), ``"standard"``, ``"minmax"``,
         ``"max"`` or ``"none"``; stored in the model and reapplied to new data.
@@ -62,6 +64,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         weight_decay: float = 0.0,
         schedule: str | None = "cosine",
         noise: float = 0.0,
+        augment: bool = False,
         input_scaling: str = "auto",
         device: str = "auto",
         random_state=None,
@@ -80,6 +83,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         self.weight_decay = weight_decay
         self.schedule = schedule
         self.noise = noise
+        self.augment = augment
         self.input_scaling = input_scaling
         self.device = device
         self.random_state = random_state
@@ -105,6 +109,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
                 weight_decay=self.weight_decay,
                 schedule=self.schedule,
                 modules=[self.network_],
+                augment=self._augmenter(),
             )
             self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
         return self

@@ -41,6 +41,7 @@ class DCN(DeepClusterer):
         n_init: int = 10,
         tol: float = 1e-3,
         input_scaling: str = "auto",
+        augment: bool = False,
         autoencoder=None,
         device: str = "auto",
         random_state=None,
@@ -58,6 +59,7 @@ class DCN(DeepClusterer):
         self.n_init = n_init
         self.tol = tol
         self.input_scaling = input_scaling
+        self.augment = augment
         self.autoencoder = autoencoder
         self.device = device
         self.random_state = random_state
@@ -103,5 +105,6 @@ class DCN(DeepClusterer):
             lr=self.lr,
             modules=[network],
             on_epoch_end=on_epoch_end,
+            augment=self._augmenter(),
         )
         return run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)

@@ -58,6 +58,7 @@ class N2D(DeepClusterer):
         batch_size: int = 64,
         lr: float = 1e-3,
         input_scaling: str = "auto",
+        augment: bool = False,
         autoencoder=None,
         device: str = "auto",
         random_state=None,
@@ -76,6 +77,7 @@ class N2D(DeepClusterer):
         self.batch_size = batch_size
         self.lr = lr
         self.input_scaling = input_scaling
+        self.augment = augment
         self.autoencoder = autoencoder
         self.device = device
         self.random_state = random_state

@@ -17,3 +17,23 @@ class Reshape(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}"
+
+
+def squared_distances(z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """``‖z_i − μ_j‖²``, ``(n, k)``, computed exactly (``cdist``'s shortcut loses precision)."""
+    return (z[:, None, :] - centers[None, :, :]).pow(2).sum(dim=2)
+
+
+def student_t_assignment(z: torch.Tensor, centers: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """DEC's soft assignment ``q_ij ∝ (1 + ‖z_i − μ_j‖² / α)^(−(α+1)/2)``, rows summing to 1.
+
+    ``z`` is ``(n, d)``, ``centers`` ``(k, d)``; returns ``(n, k)``.
+    """
+    kernel = (1.0 + squared_distances(z, centers) / alpha).pow(-(alpha + 1.0) / 2.0)
+    return kernel / kernel.sum(dim=1, keepdim=True)
+
+
+def target_distribution(q: torch.Tensor) -> torch.Tensor:
+    """DEC's sharpened target ``p_ij ∝ q_ij² / f_j`` with cluster frequencies ``f_j = Σ_i q_ij``."""
+    weight = q.pow(2) / q.sum(dim=0)
+    return weight / weight.sum(dim=1, keepdim=True)

@@ -25,7 +25,10 @@ class Phase:
     ``on_epoch_end(epoch)`` may return a dict of extra values for the history; a true value under
     ``"stop"`` ends the phase early (e.g. a tolerance on changed labels).
     ``on_batch_start(step)`` runs before every batch with the phase-wide batch counter (e.g. DEC
-    recomputing its target distribution every few batches).
+    recomputing its target distribution every few batches); a true return value ends the phase
+    before that batch.
+    ``augment(batch)``, when given, transforms every training batch before ``step`` sees it
+    (random shifts and rotations of images).
     """
 
     name: str
@@ -38,7 +41,8 @@ class Phase:
     schedule: str | None = None
     modules: list[torch.nn.Module] = field(default_factory=list)
     on_epoch_end: Callable[[int], dict | None] | None = None
-    on_batch_start: Callable[[int], None] | None = None
+    on_batch_start: Callable[[int], bool | None] | None = None
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -96,14 +100,20 @@ def run_phase(
     bar.start(phase.name, phase.epochs * len(sampler))
     step_count = 0
     epochs_run = 0
+    stopped = False
     try:
         for epoch in range(phase.epochs):
             started = time.perf_counter()
             totals: dict[str, torch.Tensor] = {}
+            seen = 0
             for index in sampler:
-                if phase.on_batch_start is not None:
-                    phase.on_batch_start(step_count)
-                parts = phase.step(X[index], index)
+                if phase.on_batch_start is not None and phase.on_batch_start(step_count):
+                    stopped = True
+                    break
+                batch = X[index]
+                if phase.augment is not None:
+                    batch = phase.augment(batch)
+                parts = phase.step(batch, index)
                 optimizer.zero_grad(set_to_none=True)
                 parts["loss"].backward()
                 optimizer.step()
@@ -111,12 +121,15 @@ def run_phase(
                     scheduler.step()
                 step_count += 1
                 weight = index.numel()
+                seen += weight
                 for key, value in parts.items():
                     totals[key] = totals.get(key, 0.0) + value.detach() * weight
                 bar.advance()
+            if seen == 0:  # stopped before the first batch of this epoch
+                break
             epochs_run += 1
             record = {"phase": phase.name, "epoch": epoch + 1}
-            record.update({k: float(v) / X.shape[0] for k, v in totals.items()})
+            record.update({k: float(v) / seen for k, v in totals.items()})
             extra = phase.on_epoch_end(epoch) if phase.on_epoch_end is not None else None
             for module in phase.modules:  # on_epoch_end may have switched to eval mode
                 module.train()
@@ -124,7 +137,7 @@ def run_phase(
             record["seconds"] = time.perf_counter() - started
             history.append(record)
             bar.epoch_done(epoch + 1, phase.epochs, record["loss"], record["seconds"])
-            if extra and extra.get("stop"):
+            if stopped or (extra and extra.get("stop")):
                 break
     finally:
         bar.stop()

@@ -1,0 +1,200 @@
+"""VaDE: a variational autoencoder whose prior is a learnable Gaussian mixture."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.mixture import GaussianMixture
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ..base import DeepClusterer, expect_tensor
+from ..exceptions import DeepclustError
+from ..training import Phase, draw_seed, run_phase
+from .autoencoder import reconstruction_loss
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class VaDE(DeepClusterer):
+    """Variational Deep Embedding (Jiang et al., 2017).
+
+    The pretrained encoder gives the posterior mean ``μ(x)``; a linear head on ``μ`` gives its
+    log-variance. The prior is a mixture of ``n_clusters`` diagonal Gaussians with learnable
+    weights ``π``, means and variances, initialised from a diagonal Gaussian mixture (``n_init``
+    starts) fitted on the pretrained embedding — VaDE's known remedy against collapsing to one
+    cluster. Training maximises the ELBO for ``epochs`` epochs with Adam and a cosine-decayed
+    learning rate ``cluster_lr`` (``lr`` is the pretraining's). The likelihood ``p(x | z)`` is
+    Gaussian with variance ``noise_variance_``, the pretrained autoencoder's squared error per
+    feature.
+
+    ``predict_proba`` is the posterior ``p(c | z = μ(x))``; ``predict`` its argmax;
+    ``sample(n, cluster=k)`` decodes draws from component ``k`` (or from the whole mixture).
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        epochs: int = 10,
+        cluster_lr: float = 2e-3,
+        n_init: int = 10,
+        latent_dim: int = 10,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        architecture: str = "mlp",
+        pretrain_epochs: int = 20,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        input_scaling: str = "auto",
+        augment: bool = False,
+        autoencoder=None,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ):
+        self.n_clusters = n_clusters
+        self.epochs = epochs
+        self.cluster_lr = cluster_lr
+        self.n_init = n_init
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.architecture = architecture
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.input_scaling = input_scaling
+        self.augment = augment
+        self.autoencoder = autoencoder
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # --- the mixture prior ---------------------------------------------------------------------
+    def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
+        gmm = GaussianMixture(self.n_clusters, covariance_type="diag", n_init=self.n_init,
+                              random_state=seed).fit(Z.cpu().numpy())
+        as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=Z.device)
+        self._prior_logits = as_tensor(np.log(gmm.weights_))
+        self._centers = as_tensor(gmm.means_)
+        self._prior_log_vars = as_tensor(np.log(gmm.covariances_))
+        d = Z.shape[1]
+        head = nn.Linear(d, d).to(Z.device)
+        nn.init.zeros_(head.weight)
+        # start with posterior variances a hundredth of the typical cluster variance
+        nn.init.constant_(head.bias, float(np.log(gmm.covariances_.mean() / 100.0)))
+        self.log_var_head_ = head.eval()
+
+    def _log_joint(self, z: torch.Tensor, logits, means, log_vars) -> torch.Tensor:
+        """``log π_c + log N(z | μ_c, σ_c²)`` for every component, ``(n, k)``."""
+        log_pz = -0.5 * (LOG_2PI + log_vars + (z[:, None, :] - means).pow(2) / log_vars.exp()).sum(2)
+        return torch.log_softmax(logits, dim=0) + log_pz
+
+    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
+        network, head = self.autoencoder_.network_, self.log_var_head_
+        logits = nn.Parameter(self._prior_logits.clone())
+        means = nn.Parameter(self._centers.clone())
+        log_vars = nn.Parameter(self._prior_log_vars.clone())
+        # Gaussian likelihood p(x | z) = N(x̂, σ²·I) with σ² the pretrained autoencoder's mean
+        # squared error per feature, so the reconstruction term keeps its weight against the KL
+        # term whatever the data's scale (an unweighted squared error lets the KL term win and
+        # merges clusters)
+        errors = self._apply(lambda xb: (network(xb)[1] - xb).pow(2).flatten(1).mean(1), Xt)
+        self.noise_variance_ = float(errors.mean().clamp_min(1e-6))
+        rec_weight = 0.5 / self.noise_variance_
+
+        def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+            mu = network.encode(xb)
+            log_var = head(mu)
+            z = mu + torch.randn_like(mu) * (0.5 * log_var).exp()
+            rec = reconstruction_loss(xb, network.decode(z))
+            gamma = torch.softmax(self._log_joint(z, logits, means, log_vars), dim=1)
+            # KL(q(z, c | x) ‖ p(z, c)), closed form in z, expectation over c under gamma
+            cross = 0.5 * (LOG_2PI + log_vars + (log_var.exp()[:, None, :]
+                           + (mu[:, None, :] - means).pow(2)) / log_vars.exp()).sum(2)
+            log_pi = torch.log_softmax(logits, dim=0)
+            kl = ((gamma * (cross - log_pi + gamma.clamp_min(1e-10).log())).sum(1)
+                  - 0.5 * (1.0 + LOG_2PI + log_var).sum(1)).mean()
+            return {"loss": rec_weight * rec + kl, "reconstruction": rec, "kl": kl}
+
+        phase = Phase(
+            name="vade",
+            step=step,
+            parameters=[*network.parameters(), *head.parameters(), logits, means, log_vars],
+            epochs=int(self.epochs),
+            lr=self.cluster_lr,
+            schedule="cosine",
+            modules=[network, head],
+            augment=self._augmenter(),
+        )
+        epochs = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+        self._prior_logits, self._centers, self._prior_log_vars = (
+            logits.detach(), means.detach(), log_vars.detach())
+        return epochs
+
+    def _assign(self, Z: torch.Tensor) -> torch.Tensor:
+        return self._log_joint(Z, self._prior_logits, self._centers, self._prior_log_vars).argmax(1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Posterior over components ``p(c | z = μ(x))``, ``(n, n_clusters)``."""
+        log_joint = self._log_joint(self._embed(X), self._prior_logits, self._centers,
+                                    self._prior_log_vars)
+        return torch.softmax(log_joint, dim=1).cpu().numpy()
+
+    @property
+    def weights_(self) -> np.ndarray:
+        """Mixture weights ``π`` of the prior, ``(n_clusters,)``."""
+        return torch.softmax(self._prior_logits, dim=0).cpu().numpy()
+
+    @property
+    def covariances_(self) -> np.ndarray:
+        """Diagonal variances of the prior's components, ``(n_clusters, latent_dim)``."""
+        return self._prior_log_vars.exp().cpu().numpy()
+
+    @torch.no_grad()
+    def sample(self, n: int, cluster: int | None = None, random_state=None) -> np.ndarray:
+        """``n`` new samples ``(n, *input_shape)`` in the input's units, decoded from the prior.
+
+        With ``cluster=k`` every draw comes from component ``k``; otherwise components are drawn
+        with probabilities ``π``.
+        """
+        check_is_fitted(self, "labels_")
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise DeepclustError(f"n must be a positive integer, got {n!r}")
+        if cluster is not None and not 0 <= int(cluster) < self.n_clusters:
+            raise DeepclustError(f"cluster must be in [0, {self.n_clusters - 1}], got {cluster!r}")
+        device = self._centers.device
+        generator = torch.Generator(device=device).manual_seed(draw_seed(random_state))
+        if cluster is None:
+            components = torch.multinomial(torch.softmax(self._prior_logits, 0), n, replacement=True,
+                                           generator=generator)
+        else:
+            components = torch.full((n,), int(cluster), device=device)
+        noise = torch.randn(n, self._centers.shape[1], generator=generator, device=device)
+        z = self._centers[components] + noise * (0.5 * self._prior_log_vars[components]).exp()
+        return self.autoencoder_._from_tensor(self.autoencoder_._decode(z))
+
+    # --- persistence -------------------------------------------------------------------------
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = super()._state_tensors()
+        tensors["prior_logits"] = self._prior_logits
+        tensors["prior_log_vars"] = self._prior_log_vars
+        tensors.update({f"log_var_head.{k}": v for k, v in self.log_var_head_.state_dict().items()})
+        return tensors
+
+    def _state_fitted(self) -> dict:
+        return {**super()._state_fitted(), "noise_variance_": self.noise_variance_}
+
+    def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
+        super()._restore(tensors, fitted)
+        self.noise_variance_ = float(fitted["noise_variance_"])
+        k, d = self.n_clusters, self.autoencoder_.latent_dim
+        device = self._centers.device
+        self._prior_logits = expect_tensor(tensors, "prior_logits", (k,)).to(device)
+        self._prior_log_vars = expect_tensor(tensors, "prior_log_vars", (k, d)).to(device)
+        head = nn.Linear(d, d)
+        head.load_state_dict({
+            "weight": expect_tensor(tensors, "log_var_head.weight", (d, d)),
+            "bias": expect_tensor(tensors, "log_var_head.bias", (d,)),
+        })
+        self.log_var_head_ = head.to(device).eval()
