@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench bench-clustpy clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,17 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+# ClustPy side by side, in its own environment (never a dependency of deepclust). torchvision is
+# pinned beside torch, or pip swaps in a multi-GB CUDA torch.
+CLUSTPY_VENV := benchmarks/cache/clustpy-venv
+$(CLUSTPY_VENV)/.installed:
+	$(PYTHON) -m venv $(CLUSTPY_VENV)
+	$(CLUSTPY_VENV)/bin/pip install --quiet torch==2.13.0 torchvision==0.28.0 clustpy==0.0.3 umap-learn
+	touch $@
+
+bench-clustpy: venv $(CLUSTPY_VENV)/.installed
+	$(BIN)/python benchmarks/side_by_side.py --dataset sample
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,11 +1,14 @@
-"""Benchmark: k-means on pixels and every method (AE + k-means, DCN, N2D) on MNIST, several seeds.
+"""Benchmark: k-means on pixels and every registry method on MNIST, several seeds.
 
 Not a test. Writes ``benchmarks/results/<dataset>.json`` and ``.md`` with machine, seeds,
-epochs, batch size and wall times. One autoencoder is pretrained per seed and shared by every
-method (``autoencoder=``), so pretraining and clustering times are reported separately.
+epochs, batch size, wall times and peak memory. One autoencoder is pretrained per seed and shared
+by every method (``autoencoder=``), so pretraining and clustering times are reported separately.
+Pretrained autoencoders are saved under ``benchmarks/cache/`` (deepclust's safetensors format)
+and reloaded by later runs, so methods can be benchmarked in several invocations; rows of a
+rerun (method, seed) replace the old ones in the results and the others are kept.
 
     python benchmarks/run.py                      # bundled 10k sample and MNIST-70k, 3 seeds
-    python benchmarks/run.py --datasets sample --seeds 0
+    python benchmarks/run.py --datasets sample --seeds 0 --methods dec vade
     python benchmarks/run.py --mnist-dir ../shared/data/mnist
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from datetime import datetime, timezone
@@ -30,7 +34,7 @@ from deepclust.methods import REGISTRY, Autoencoder
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_MNIST = HERE.parent.parent / "shared" / "data" / "mnist"
-METHODS = ("ae-kmeans", "dcn", "n2d")
+CACHE = HERE / "cache"
 
 
 def machine() -> dict:
@@ -46,23 +50,41 @@ def machine() -> dict:
     }
 
 
-def run_seed(X, y, seed: int, methods) -> list[dict]:
-    """All methods for one seed, sharing one pretrained autoencoder."""
-    rows = []
-    started = time.perf_counter()
-    labels = KMeans(10, n_init=10, random_state=seed).fit_predict(X.reshape(len(X), -1))
-    rows.append({"method": "k-means (pixels)", "seed": seed, "pretrain_s": 0.0,
-                 "cluster_s": time.perf_counter() - started, **evaluate(y, labels)})
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MB (the figure ``/usr/bin/time -v`` reports)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pretrained(X, dataset: str, seed: int) -> tuple[Autoencoder, float]:
+    """The default autoencoder for ``seed``, loaded from the cache or trained and cached."""
+    folder = CACHE / f"{dataset}-seed{seed}"
+    if (folder / "pretrain.json").exists():
+        return deepclust.load(folder / "model"), json.loads((folder / "pretrain.json").read_text())["s"]
     started = time.perf_counter()
     autoencoder = Autoencoder(random_state=seed, verbose=1).fit(X)  # the clusterers' defaults
-    pretrain_s = time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    autoencoder.save(folder / "model")
+    atomic_write_bytes(folder / "pretrain.json", json.dumps({"s": seconds}).encode())
+    return autoencoder, seconds
+
+
+def run_seed(X, y, dataset: str, seed: int, methods, pixels: bool) -> list[dict]:
+    """The chosen methods for one seed, sharing one pretrained autoencoder."""
+    rows = []
+    if pixels:
+        started = time.perf_counter()
+        labels = KMeans(10, n_init=10, random_state=seed).fit_predict(X.reshape(len(X), -1))
+        rows.append({"method": "k-means (pixels)", "seed": seed, "pretrain_s": 0.0,
+                     "cluster_s": time.perf_counter() - started, **evaluate(y, labels)})
+    autoencoder, pretrain_s = pretrained(X, dataset, seed)
     for name in methods:
         started = time.perf_counter()
         model = REGISTRY[name](10, autoencoder=autoencoder, random_state=seed, verbose=1).fit(X)
         row = {"method": name, "seed": seed, "pretrain_s": pretrain_s,
                "cluster_s": time.perf_counter() - started,
                "pretrain_epochs": autoencoder.n_iter_, "epochs": model.n_iter_,
-               "batch_size": autoencoder.batch_size, **evaluate(y, model.labels_)}
+               "batch_size": autoencoder.batch_size, "peak_rss_mb": peak_rss_mb(),
+               **evaluate(y, model.labels_)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -80,6 +102,9 @@ def summarise(rows: list[dict]) -> list[dict]:
         for key in ("pretrain_epochs", "epochs", "batch_size"):
             if key in group[0]:
                 entry[key] = group[0][key]
+        peaks = [r["peak_rss_mb"] for r in group if "peak_rss_mb" in r]
+        if peaks:
+            entry["peak_rss_mb"] = max(peaks)
         table.append(entry)
     return table
 
@@ -89,20 +114,27 @@ def markdown(name: str, info: dict, table: list[dict]) -> str:
         f"# {name}: {info['n_samples']} images, seeds {info['seeds']}",
         "",
         f"Machine: {info['machine']['processor']}, {info['machine']['cpu_count']} cores, "
-        f"{info['machine']['device']}, torch {info['machine']['torch']}. Run {info['date']}. "
-        f"Command: `{info['command']}`.",
+        f"{info['machine']['device']}, torch {info['machine']['torch']}. Runs {', '.join(info['dates'])}. "
+        "Commands: " + "; ".join(f"`{c}`" for c in info["commands"]) + ".",
         "",
-        "| method | ACC | NMI | ARI | pretrain s | cluster s | pretrain epochs | epochs | batch |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | ACC | NMI | ARI | pretrain s | cluster s | pretrain epochs | epochs | batch "
+        "| peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in table:
+        peak = f"{e['peak_rss_mb']:.0f}" if "peak_rss_mb" in e else "–"
         lines.append(
             f"| {e['method']} | {e['acc']:.3f} ± {e['acc_std']:.3f} | {e['nmi']:.3f} ± {e['nmi_std']:.3f} "
             f"| {e['ari']:.3f} ± {e['ari_std']:.3f} | {e['pretrain_s']:.0f} | {e['cluster_s']:.0f} "
-            f"| {e.get('pretrain_epochs', '–')} | {e.get('epochs', '–')} | {e.get('batch_size', '–')} |"
+            f"| {e.get('pretrain_epochs', '–')} | {e.get('epochs', '–')} | {e.get('batch_size', '–')} "
+            f"| {peak} |"
         )
     lines += ["", "ACC is Hungarian-matched clustering accuracy; mean ± std over seeds; "
-              "the autoencoder is pretrained once per seed and shared by all methods.", ""]
+              "the autoencoder is pretrained once per seed and shared by all methods. "
+              "`epochs` is the clustering epochs of the first seed (DEC/IDEC stop on `tol`). "
+              "Peak RSS is the benchmark process's peak resident memory after the method ran "
+              "(`getrusage`'s `ru_maxrss`, the figure `/usr/bin/time -v` prints), so it includes "
+              "everything that ran before it in the process.", ""]
     return "\n".join(lines)
 
 
@@ -111,7 +143,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["sample", "mnist70k"],
                         choices=["sample", "mnist70k"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(REGISTRY))
+    parser.add_argument("--methods", nargs="+", default=list(REGISTRY), choices=list(REGISTRY))
+    parser.add_argument("--no-pixels", action="store_true", help="skip k-means on the pixels")
     parser.add_argument("--mnist-dir", type=Path, default=DEFAULT_MNIST)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
@@ -124,15 +157,23 @@ def main() -> None:
                 print(f"skipping mnist70k: {args.mnist_dir} not found (pass --mnist-dir)")
                 continue
             X, y = load_mnist(args.mnist_dir, split="all")
-        started = time.perf_counter()
-        rows = [row for seed in args.seeds for row in run_seed(X, y, seed, args.methods)]
-        info = {
-            "dataset": name, "n_samples": int(len(X)), "seeds": args.seeds,
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": "python benchmarks/run.py " + " ".join(
-                ["--datasets", name, "--seeds", *map(str, args.seeds), "--methods", *args.methods]),
-            "total_s": time.perf_counter() - started, "machine": machine(),
-        }
+        rows = [row for seed in args.seeds
+                for row in run_seed(X, y, name, seed, args.methods, not args.no_pixels)]
+        command = "python benchmarks/run.py " + " ".join(
+            ["--datasets", name, "--seeds", *map(str, args.seeds), "--methods", *args.methods]
+            + (["--no-pixels"] if args.no_pixels else []))
+        previous = args.out / f"{name}.json"
+        info = {"dataset": name, "n_samples": int(len(X)), "dates": [], "commands": [],
+                "machine": machine()}
+        if previous.exists():  # keep the rows of (method, seed) pairs this run did not redo
+            old = json.loads(previous.read_text())
+            redone = {(r["method"], r["seed"]) for r in rows}
+            rows = [r for r in old["runs"] if (r["method"], r["seed"]) not in redone] + rows
+            info["dates"] = old.get("dates", [old.get("date")])
+            info["commands"] = old.get("commands", [old.get("command")])
+        info["dates"].append(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        info["commands"].append(command)
+        info["seeds"] = sorted({r["seed"] for r in rows})
         table = summarise(rows)
         result = {**info, "summary": table, "runs": rows}
         atomic_write_bytes(args.out / f"{name}.json", json.dumps(result, indent=2).encode())

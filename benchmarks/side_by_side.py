@@ -1,0 +1,201 @@
+"""deepclust beside the peer library ClustPy: same data, architecture, epochs and batch size.
+
+Not a test, and ClustPy is never a dependency of deepclust: ``make bench-clustpy`` installs it
+into its own virtual environment (``benchmarks/cache/clustpy-venv``). This script is the driver
+(run with deepclust's Python) and, with ``--worker``, the per-library worker that each
+library's own Python runs. Each worker pretrains one d-500-500-2000-10 ReLU autoencoder and
+feeds it to AE + k-means, DEC, IDEC, DCN and N2D (UMAP n_components = n_clusters,
+n_neighbors 20, min_dist 0, then a Gaussian mixture); the two libraries run one after the other
+in the same session. ClustPy's ``labels_`` is a fresh k-means on the final embedding, so its
+methods' own assignments (``dec_labels_``, …) are reported beside it.
+
+    python benchmarks/side_by_side.py --dataset sample --seed 0
+    python benchmarks/side_by_side.py --dataset mnist70k --pretrain-epochs 20 --epochs 10
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / "cache"
+CLUSTPY_PYTHON = CACHE / "clustpy-venv" / "bin" / "python"
+METHODS = ("ae-kmeans", "dec", "idec", "dcn", "n2d")
+
+
+def timed(fn):
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
+# --- workers: each runs in its library's own environment and prints the labels it found -------
+def deepclust_worker(X, args) -> list[dict]:
+    import deepclust as dc
+
+    ae, pretrain_s = timed(lambda: dc.Autoencoder(
+        batch_size=args.batch_size, epochs=args.pretrain_epochs, random_state=args.seed).fit(X))
+    common = dict(autoencoder=ae, batch_size=args.batch_size, random_state=args.seed)
+    models = {
+        "ae-kmeans": lambda: dc.AEKMeans(10, **common),
+        "dec": lambda: dc.DEC(10, epochs=args.epochs, tol=0.0, **common),
+        "idec": lambda: dc.IDEC(10, epochs=args.epochs, tol=0.0, **common),
+        "dcn": lambda: dc.DCN(10, epochs=args.epochs, tol=0.0, **common),
+        "n2d": lambda: dc.N2D(10, **common),
+    }
+    rows = [{"method": "pretrain", "seconds": pretrain_s}]
+    for name in METHODS:
+        model, seconds = timed(lambda: models[name]().fit(X))
+        rows.append({"method": name, "seconds": seconds, "own": model.labels_.tolist()})
+        print(name, f"{seconds:.1f} s", file=sys.stderr, flush=True)
+    return rows
+
+
+def clustpy_worker(X, args) -> list[dict]:
+    import torch
+
+    # clustpy.deep imports torchvision, whose PyPI build fails beside the CPU torch unless these
+    # two operator schemas exist; ClustPy's clustering code never calls them
+    library = torch.library.Library("torchvision", "DEF")
+    library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    import umap
+    from clustpy.deep import DCN, DEC, IDEC, N2D
+    from clustpy.deep.neural_networks import FeedforwardAutoencoder
+    from sklearn.cluster import KMeans
+
+    torch.manual_seed(args.seed)
+    ae = FeedforwardAutoencoder(layers=[X.shape[1], 500, 500, 2000, 10], activation_fn=torch.nn.ReLU,
+                                random_state=args.seed)
+    _, pretrain_s = timed(lambda: ae.fit(n_epochs=args.pretrain_epochs, batch_size=args.batch_size,
+                                         data=X, optimizer_params={"lr": 1e-3}))
+    common = dict(n_clusters=10, batch_size=args.batch_size, random_state=args.seed, device="cpu")
+
+    def ae_kmeans():
+        with torch.no_grad():
+            Z = ae.encode(torch.from_numpy(X)).numpy()
+        model = KMeans(10, n_init=10, random_state=args.seed).fit(Z)
+        model.ae_kmeans_labels_ = model.labels_
+        return model
+
+    manifold = {"n_components": 10, "n_neighbors": 20, "min_dist": 0.0, "random_state": args.seed}
+    models = {
+        "ae-kmeans": ae_kmeans,
+        "dec": lambda: DEC(clustering_epochs=args.epochs, neural_network=copy.deepcopy(ae), **common).fit(X),
+        "idec": lambda: IDEC(clustering_epochs=args.epochs, neural_network=copy.deepcopy(ae), **common).fit(X),
+        "dcn": lambda: DCN(clustering_epochs=args.epochs, neural_network=copy.deepcopy(ae), **common).fit(X),
+        "n2d": lambda: N2D(neural_network=copy.deepcopy(ae), manifold_class=umap.UMAP,
+                           manifold_params=manifold, **common).fit(X),
+    }
+    rows = [{"method": "pretrain", "seconds": pretrain_s}]
+    for name in METHODS:
+        model, seconds = timed(models[name])
+        own = getattr(model, f"{name.replace('-', '_')}_labels_", model.labels_)
+        rows.append({"method": name, "seconds": seconds, "own": np.asarray(own).tolist(),
+                     "labels_": np.asarray(model.labels_).tolist()})
+        print(name, f"{seconds:.1f} s", file=sys.stderr, flush=True)
+    return rows
+
+
+# --- driver ---------------------------------------------------------------------------------
+def load(dataset: str, mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    from deepclust.datasets import load_mnist, load_mnist_sample
+
+    X, y = load_mnist_sample() if dataset == "sample" else load_mnist(mnist_dir, split="all")
+    return np.ascontiguousarray(X.reshape(len(X), -1), dtype=np.float32), y
+
+
+def table(runs: dict, info: dict) -> str:
+    ours, peer = ({r["method"]: r for r in runs[lib]} for lib in ("deepclust", "clustpy"))
+    lines = [
+        f"# deepclust beside ClustPy {info['clustpy']}: {info['dataset']} ({info['n_samples']} images)",
+        "",
+        f"Seed {info['seed']}; d-500-500-2000-10 ReLU autoencoder, {info['pretrain_epochs']} "
+        f"pretraining epochs, {info['epochs']} clustering epochs (early stopping off), batch "
+        f"{info['batch_size']}; {info['machine']}; run {info['date']}; command "
+        f"`{info['command']}`. Each library pretrains its own autoencoder once and shares it "
+        "between its methods.",
+        "",
+        "| method | deepclust ACC / NMI / ARI | deepclust s | ClustPy ACC / NMI / ARI (method's own) "
+        "| ClustPy `labels_` ACC | ClustPy s | time ratio ClustPy / deepclust |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    fmt = lambda s: f"{s['acc']:.3f} / {s['nmi']:.3f} / {s['ari']:.3f}"
+    for name in ("pretrain", *METHODS):
+        a, b = ours[name], peer[name]
+        ratio = b["seconds"] / max(a["seconds"], 1e-9)
+        if name == "pretrain":
+            lines.append(f"| pretraining | – | {a['seconds']:.0f} | – | – | {b['seconds']:.0f} | {ratio:.2f} |")
+        else:
+            lines.append(f"| {name} | {fmt(a['own'])} | {a['seconds']:.1f} | {fmt(b['own'])} "
+                         f"| {b['labels_']['acc']:.3f} | {b['seconds']:.1f} | {ratio:.2f} |")
+    lines += ["", "ClustPy's AE + k-means row is scikit-learn's KMeans (n_init 10) on its "
+              "autoencoder's embedding.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=["sample", "mnist70k"], default="sample")
+    parser.add_argument("--mnist-dir", type=Path, default=HERE.parent.parent / "shared" / "data" / "mnist")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pretrain-epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--worker", choices=["deepclust", "clustpy"])
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        data = np.load(args.data)
+        worker = deepclust_worker if args.worker == "deepclust" else clustpy_worker
+        print(json.dumps(worker(data["X"], args)))
+        return
+    if not CLUSTPY_PYTHON.exists():
+        sys.exit(f"{CLUSTPY_PYTHON} not found: run 'make bench-clustpy' to create ClustPy's environment")
+    from deepclust import evaluate
+
+    X, y = load(args.dataset, args.mnist_dir)
+    data = CACHE / "side_by_side" / f"{args.dataset}.npz"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(data, X=X, y=y)
+    passed = ["--seed", str(args.seed), "--pretrain-epochs", str(args.pretrain_epochs),
+              "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
+    runs = {}
+    for library, python in (("deepclust", sys.executable), ("clustpy", str(CLUSTPY_PYTHON))):
+        done = subprocess.run([python, __file__, "--worker", library, "--data", str(data), *passed],
+                              stdout=subprocess.PIPE, text=True, check=True)
+        rows = json.loads(done.stdout.strip().splitlines()[-1])
+        for row in rows:  # scored here, with deepclust's metrics, for both libraries
+            for key in ("own", "labels_"):
+                if key in row:
+                    row[key] = evaluate(y, np.asarray(row[key]))
+        runs[library] = rows
+    version = subprocess.run([str(CLUSTPY_PYTHON), "-c", "import importlib.metadata as m; "
+                              "print(m.version('clustpy'))"], capture_output=True, text=True)
+    info = {
+        "dataset": args.dataset, "n_samples": len(X), "seed": args.seed,
+        "pretrain_epochs": args.pretrain_epochs, "epochs": args.epochs, "batch_size": args.batch_size,
+        "clustpy": version.stdout.strip(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU",
+        "command": "python benchmarks/side_by_side.py " + " ".join(["--dataset", args.dataset, *passed]),
+    }
+    out = HERE / "results" / f"side_by_side_{args.dataset}"
+    from deepclust.io import atomic_write_bytes
+
+    atomic_write_bytes(out.with_suffix(".json"), json.dumps({**info, "runs": runs}, indent=2).encode())
+    atomic_write_bytes(out.with_suffix(".md"), table(runs, info).encode())
+    print(table(runs, info))
+
+
+if __name__ == "__main__":
+    main()
