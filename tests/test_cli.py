@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image as PIL
 from typer.testing import CliRunner
 
 from deepclust import cli
 from deepclust.methods import REGISTRY
 
-PIL = pytest.importorskip("PIL.Image")
 
 TINY = ["--pretrain-epochs", "2", "--epochs", "1", "--latent-dim", "2", "--hidden-dims", "16",
         "--batch-size", "64", "--device", "cpu", "--quiet"]
@@ -265,6 +265,32 @@ def test_fit_user_errors(data_dir, tmp_path, monkeypatch, args, needles):
     monkeypatch.chdir(data_dir)
     out = tmp_path / "out"
     assert_user_error(invoke("fit", *TINY, "--out", out, *args), *needles)  # args override TINY
+    assert not out.exists()
+
+
+def test_fit_reuses_the_autoencoder_of_an_earlier_run(fitted, data_dir, tmp_path):
+    """'--autoencoder run/model': no second pretraining; the earlier run's encoder is the start."""
+    _, first = fitted
+    out = tmp_path / "dec"
+    result = invoke("fit", data_dir / "blobs.csv", "--method", "dec", "-k", "3", "--label-column",
+                    "label", "--autoencoder", first / "model", "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["acc"] >= 0.95
+    config = json.loads((out / "model" / "config.json").read_text())
+    phases = [h["phase"] for h in config["fitted"]["history_"]]
+    assert phases.count("pretrain") == 2  # the first run's two epochs, not two more
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--augment"], ["augment=True", "images", "(4,)"]),
+    (["--autoencoder", "nowhere"], ["nowhere"]),
+    (["--autoencoder", "truth.csv"], ["truth.csv"]),
+])
+def test_fit_augment_and_autoencoder_errors(data_dir, tmp_path, monkeypatch, args, needles):
+    monkeypatch.chdir(data_dir)
+    out = tmp_path / "out"
+    assert_user_error(invoke("fit", "blobs.csv", "--label-column", "label", "-k", "3", *TINY,
+                             "--out", out, *args), *needles)
     assert not out.exists()
 
 

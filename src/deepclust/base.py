@@ -127,6 +127,13 @@ class TorchEstimator:
 class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimator):
     """Base of every clusterer: autoencoder + latent clusters + the method's own training.
 
+    Common parameters, same names in every method: ``n_clusters``; the autoencoder's
+    ``latent_dim``, ``hidden_dims``, ``architecture``, ``pretrain_epochs``, ``batch_size``, ``lr``
+    and ``input_scaling`` (see :class:`~deepclust.Autoencoder`); ``augment`` (random shifts and
+    rotations of image batches in pretraining *and* clustering); ``autoencoder`` (a fitted
+    ``Autoencoder`` to reuse instead of pretraining; a private copy is fine-tuned); ``epochs`` and
+    ``cluster_lr`` for methods with a clustering phase; ``device``, ``random_state``, ``verbose``.
+
     Subclasses define ``__init__`` (hyperparameters only) and may override the hooks
     ``_init_clusters(Z)``, ``_fit_clusters(Xt, generator)`` and ``_assign(Z)``.
     Fitted attributes: ``labels_`` (the method's own assignment of the training data),

@@ -155,6 +155,20 @@ def _check_device(device: str) -> None:
     resolve_device(device)
 
 
+def _load_autoencoder(path: Path | None, device: str):
+    """The autoencoder saved at ``path``: an ``Autoencoder`` model, or the one inside a clusterer."""
+    if path is None:
+        return None
+    from . import load
+    from .methods import Autoencoder
+
+    model = load(path, device=device)
+    autoencoder = model if isinstance(model, Autoencoder) else getattr(model, "autoencoder_", None)
+    if autoencoder is None:
+        raise DeepclustError(f"--autoencoder {path}: a {type(model).__name__} model holds no autoencoder")
+    return autoencoder
+
+
 def _check_out_dir(out: Path) -> None:
     """Refuse an output folder that cannot hold our files, before any training."""
     if out.exists() and not out.is_dir():
@@ -387,6 +401,13 @@ def fit(
         None, "--hidden-dims", help="Encoder layer sizes, comma-separated, e.g. 500,500,2000."
     ),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Training batch size."),
+    augment: bool = typer.Option(
+        False, "--augment", help="Shift and rotate image batches at random while training (images only)."
+    ),
+    autoencoder: Optional[Path] = typer.Option(
+        None, "--autoencoder",
+        help="Reuse the autoencoder of a saved model (e.g. an earlier run's model/) instead of pretraining.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notes on stderr."),
@@ -407,7 +428,8 @@ def fit(
         options = dict(
             epochs=epochs, pretrain_epochs=pretrain_epochs, latent_dim=latent_dim,
             hidden_dims=dims, batch_size=batch_size, random_state=seed, device=device,
-            verbose=0 if quiet else 1,
+            verbose=0 if quiet else 1, augment=augment or None,
+            autoencoder=_load_autoencoder(autoencoder, device),
         )
         estimator = _build_estimator(cls, key, n_clusters, options, quiet)
         dataset = _load_dataset(data, labels, label_column, quiet)
