@@ -112,6 +112,16 @@ class TorchEstimator:
             )
         return random_shift_rotate
 
+    def _feature_names_state(self) -> dict:
+        """``feature_names_in_`` as JSON-ready config (empty when fitted without column names)."""
+        if hasattr(self, "feature_names_in_"):
+            return {"feature_names_in_": [str(f) for f in self.feature_names_in_]}
+        return {}
+
+    def _restore_feature_names(self, fitted: dict) -> None:
+        if "feature_names_in_" in fitted:
+            self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+
     def save(self, path) -> None:
         """Write the fitted model as ``config.json`` + ``model.safetensors`` (folder or ``.zip``)."""
         from .io import save_model
@@ -264,16 +274,14 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
         return tensors
 
     def _state_fitted(self) -> dict:
-        fitted = {
+        return {
             "n_iter_": int(self.n_iter_),
             "n_samples": int(self.labels_.shape[0]),
             "history_": self.history_,
             "autoencoder": self.autoencoder_._state_fitted(),
             "autoencoder_params": self.autoencoder_.get_params(),
+            **self._feature_names_state(),
         }
-        if hasattr(self, "feature_names_in_"):
-            fitted["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
-        return fitted
 
     def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
         from .methods.autoencoder import Autoencoder
@@ -285,8 +293,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
         self.autoencoder_ = ae
         self.input_shape_ = ae.input_shape_
         self.n_features_in_ = ae.n_features_in_
-        if "feature_names_in_" in fitted:
-            self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        self._restore_feature_names(fitted)
         self._centers = expect_tensor(
             tensors, "cluster_centers", (self.n_clusters, ae.latent_dim)
         ).to(ae._device())

@@ -202,22 +202,19 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         return tensors
 
     def _state_fitted(self) -> dict:
-        fitted = {
+        return {
             "input_shape_": list(self.input_shape_),
             "n_features_in_": int(self.n_features_in_),
             "input_scaling_": self.input_scaling_,
             "n_iter_": int(self.n_iter_),
             "history_": self.history_,
+            **self._feature_names_state(),
         }
-        if hasattr(self, "feature_names_in_"):
-            fitted["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
-        return fitted
 
     def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
         self.input_shape_ = tuple(int(s) for s in fitted["input_shape_"])
         self.n_features_in_ = int(fitted["n_features_in_"])
-        if "feature_names_in_" in fitted:
-            self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        self._restore_feature_names(fitted)
         self.input_scaling_ = fitted["input_scaling_"]
         self.n_iter_ = fitted["n_iter_"]
         self.history_ = fitted["history_"]
