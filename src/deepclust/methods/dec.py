@@ -86,9 +86,9 @@ class DEC(DeepClusterer):
         def on_batch_start(step: int) -> bool:
             if step % interval:
                 return False
-            network.eval()
-            q = self._apply(lambda xb: student_t_assignment(network.encode(xb), centers), Xt)
-            network.train()
+            with torch.no_grad():
+                q = student_t_assignment(self.autoencoder_._encode(Xt), centers)
+            network.train()  # _encode switched to eval mode
             labels = q.argmax(dim=1)
             state["changed"] = float((labels != state["labels"]).float().mean())
             state["labels"], state["target"] = labels, target_distribution(q)
