@@ -50,6 +50,11 @@ def machine() -> dict:
     }
 
 
+def load_dataset(name: str, mnist_dir: Path):
+    """``(X, y)``: the bundled 10k sample, or all 70,000 MNIST images from ``mnist_dir``."""
+    return load_mnist_sample() if name == "sample" else load_mnist(mnist_dir, split="all")
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MB (the figure ``/usr/bin/time -v`` reports)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -150,13 +155,10 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
-        if name == "sample":
-            X, y = load_mnist_sample()
-        else:
-            if not args.mnist_dir.exists():
-                print(f"skipping mnist70k: {args.mnist_dir} not found (pass --mnist-dir)")
-                continue
-            X, y = load_mnist(args.mnist_dir, split="all")
+        if name == "mnist70k" and not args.mnist_dir.exists():
+            print(f"skipping mnist70k: {args.mnist_dir} not found (pass --mnist-dir)")
+            continue
+        X, y = load_dataset(name, args.mnist_dir)
         rows = [row for seed in args.seeds
                 for row in run_seed(X, y, name, seed, args.methods, not args.no_pixels)]
         command = "python benchmarks/run.py " + " ".join(

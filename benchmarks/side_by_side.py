@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -108,21 +106,16 @@ def clustpy_worker(X, args) -> list[dict]:
 
 
 # --- driver ---------------------------------------------------------------------------------
-def load(dataset: str, mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    from deepclust.datasets import load_mnist, load_mnist_sample
-
-    X, y = load_mnist_sample() if dataset == "sample" else load_mnist(mnist_dir, split="all")
-    return np.ascontiguousarray(X.reshape(len(X), -1), dtype=np.float32), y
-
-
 def table(runs: dict, info: dict) -> str:
     ours, peer = ({r["method"]: r for r in runs[lib]} for lib in ("deepclust", "clustpy"))
+    m = info["machine"]
     lines = [
         f"# deepclust beside ClustPy {info['clustpy']}: {info['dataset']} ({info['n_samples']} images)",
         "",
         f"Seed {info['seed']}; d-500-500-2000-10 ReLU autoencoder, {info['pretrain_epochs']} "
         f"pretraining epochs, {info['epochs']} clustering epochs (early stopping off), batch "
-        f"{info['batch_size']}; {info['machine']}; run {info['date']}; command "
+        f"{info['batch_size']}; {m['processor']}, {m['cpu_count']} cores, {m['device']}; run "
+        f"{info['date']}; command "
         f"`{info['command']}`. Each library pretrains its own autoencoder once and shares it "
         "between its methods.",
         "",
@@ -147,7 +140,7 @@ def table(runs: dict, info: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=["sample", "mnist70k"], default="sample")
-    parser.add_argument("--mnist-dir", type=Path, default=HERE.parent.parent / "shared" / "data" / "mnist")
+    parser.add_argument("--mnist-dir", type=Path, help="MNIST IDX folder (default: run.py's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-epochs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=10)
@@ -162,9 +155,13 @@ def main() -> None:
         return
     if not CLUSTPY_PYTHON.exists():
         sys.exit(f"{CLUSTPY_PYTHON} not found: run 'make bench-clustpy' to create ClustPy's environment")
+    # the driver runs in deepclust's environment; the workers import neither of these
+    from run import DEFAULT_MNIST, load_dataset, machine
+
     from deepclust import evaluate
 
-    X, y = load(args.dataset, args.mnist_dir)
+    images, y = load_dataset(args.dataset, args.mnist_dir or DEFAULT_MNIST)
+    X = np.ascontiguousarray(images.reshape(len(images), -1), dtype=np.float32)
     data = CACHE / "side_by_side" / f"{args.dataset}.npz"
     data.parent.mkdir(parents=True, exist_ok=True)
     np.savez(data, X=X, y=y)
@@ -186,7 +183,7 @@ def main() -> None:
         "dataset": args.dataset, "n_samples": len(X), "seed": args.seed,
         "pretrain_epochs": args.pretrain_epochs, "epochs": args.epochs, "batch_size": args.batch_size,
         "clustpy": version.stdout.strip(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU",
+        "machine": machine(),
         "command": "python benchmarks/side_by_side.py " + " ".join(["--dataset", args.dataset, *passed]),
     }
     out = HERE / "results" / f"side_by_side_{args.dataset}"
