@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench bench-clustpy clean
+.PHONY: venv demo test bench bench-gan bench-clustpy clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+# ClusterGAN: accuracy, Fréchet distance and cluster consistency of generated digits
+bench-gan: venv
+	$(BIN)/python benchmarks/gan.py
 
 # ClustPy side by side, in its own environment (never a dependency of deepclust). torchvision is
 # pinned beside torch, or pip swaps in a multi-GB CUDA torch.

@@ -337,3 +337,80 @@ def test_no_arguments_shows_help(capsys):
         cli.main([])
     assert exit_info.value.code == 0
     assert "fit" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------------
+# sample
+
+
+def two_kinds_of_images() -> np.ndarray:
+    """120 8×8 images: 60 with a bright top half, 60 with a bright bottom half."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 40, size=(120, 8, 8)).astype(np.float32)
+    X[:60, :4] += 200
+    X[60:, 4:] += 200
+    return X
+
+
+@pytest.fixture(scope="module")
+def image_clustergan(tmp_path_factory) -> Path:
+    """A small ClusterGAN on two kinds of 8×8 images, saved."""
+    from deepclust import ClusterGAN
+
+    X = two_kinds_of_images()
+    model = ClusterGAN(2, hidden_dims=(32,), epochs=2, init="none", random_state=0, device="cpu").fit(X)
+    path = tmp_path_factory.mktemp("cli-gan") / "model"
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv"])
+def test_sample_writes_samples_and_a_grid(image_clustergan, tmp_path, suffix):
+    out = tmp_path / f"new{suffix}"
+    result = invoke("sample", image_clustergan, "--n", "12", "--cluster", "1", "--out", out,
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert f"wrote 12 generated samples to {out}" in result.stdout
+    if suffix == ".npy":
+        assert np.load(out).shape == (12, 8, 8)
+    elif suffix == ".npz":
+        with np.load(out) as arrays:
+            assert arrays["X"].shape == (12, 8, 8)
+            np.testing.assert_array_equal(arrays["cluster"], np.ones(12))
+    else:
+        table = pd.read_csv(out)
+        assert table.shape == (12, 65) and (table["cluster"] == 1).all()
+    assert_png(out.with_suffix(".png"))
+
+
+def test_sample_is_seeded(image_clustergan, tmp_path):
+    first, second, other = tmp_path / "a.npy", tmp_path / "b.npy", tmp_path / "c.npy"
+    for out, seed in [(first, "3"), (second, "3"), (other, "4")]:
+        assert invoke("sample", image_clustergan, "--n", "5", "--seed", seed, "--out", out).exit_code == 0
+    np.testing.assert_array_equal(np.load(first), np.load(second))
+    assert not np.array_equal(np.load(first), np.load(other))
+
+
+def test_sample_user_errors(image_clustergan, fitted, tmp_path):
+    _, fit_out = fitted
+    target = tmp_path / "s.npy"
+    assert_user_error(invoke("sample", image_clustergan, "--cluster", "2", "--out", target),
+                      "--cluster 2", "clusters 0 to 1")
+    assert_user_error(invoke("sample", fit_out / "model", "--out", target),
+                      "DCN model cannot generate samples")
+    assert_user_error(invoke("sample", image_clustergan, "--out", tmp_path / "s.txt"),
+                      "use a .npy, .npz or .csv file name")
+    assert not target.exists()
+
+
+def test_fit_clustergan_writes_a_grid_of_generated_samples(tmp_path):
+    data = tmp_path / "images.npy"
+    np.save(data, two_kinds_of_images())
+    out = tmp_path / "out"
+    result = invoke("fit", data, "--method", "clustergan", "-k", "2", "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert_png(out / cli.SAMPLES_PNG)
+    assert_png(out / cli.HISTORY_PNG)
+    sampled = tmp_path / "new.npy"
+    assert invoke("sample", out / "model", "--n", "4", "--out", sampled).exit_code == 0
+    assert np.load(sampled).shape == (4, 8, 8)

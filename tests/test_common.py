@@ -7,7 +7,8 @@ from functools import partial
 import pytest
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
-from deepclust.methods import REGISTRY, Autoencoder
+from deepclust.base import DeepClusterer
+from deepclust.methods import REGISTRY, Autoencoder, ClusterGAN
 
 TINY = dict(latent_dim=2, hidden_dims=(16,), pretrain_epochs=3, epochs=2, batch_size=32,
             random_state=0, device="cpu", n_clusters=3)
@@ -38,9 +39,16 @@ EXPECTED_FAILED = {
 }
 
 
+#: ClusterGAN's cluster ids are its generator's codes (sample(cluster=k) <-> predict == k), so a
+#: code that no real sample falls into leaves a gap in the labels instead of being renumbered.
+CODE_GAPS = {"check_clustering": "cluster ids are generator codes; an unused code leaves a gap"}
+
+
 def _cases():
     for estimator in ESTIMATORS:
         expected = EXPECTED_FAILED if hasattr(estimator, "n_clusters") else {}
+        if isinstance(estimator, ClusterGAN):
+            expected = {**expected, **CODE_GAPS}
         for case in estimator_checks_generator(
             estimator, legacy=True, expected_failed_checks=expected, mark="xfail"
         ):
@@ -59,7 +67,7 @@ def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("cls", list(REGISTRY.values()))
+@pytest.mark.parametrize("cls", [cls for cls in REGISTRY.values() if issubclass(cls, DeepClusterer)])
 def test_pretraining_defaults_match_the_autoencoder(cls):
     """A clusterer's own pretraining equals a default Autoencoder, so one can stand for the other
     (the benchmark pretrains one default Autoencoder and shares it between methods)."""

@@ -7,13 +7,18 @@ import torch
 from sklearn.datasets import load_digits
 
 from conftest import FAST
-from deepclust import DCN, N2D, AEKMeans, Autoencoder, DeepclustError, cluster_accuracy
+from deepclust import DCN, N2D, AEKMeans, Autoencoder, ClusterGAN, DeepclustError, cluster_accuracy
+from deepclust.base import DeepClusterer
 from deepclust.methods import REGISTRY
 
 
+#: per-method settings on top of FAST: ClusterGAN's game needs more (cheap) epochs to settle
+SETTINGS = {ClusterGAN: dict(epochs=100, lr=1e-3)}
+
+
 def make(cls, **extra):
-    params = {k: v for k, v in {**FAST, "epochs": 5, **extra}.items() if k in cls().get_params()}
-    return cls(**params)
+    settings = {**FAST, "epochs": 5, **SETTINGS.get(cls, {}), **extra}
+    return cls(**{k: v for k, v in settings.items() if k in cls().get_params()})
 
 
 @pytest.mark.parametrize("cls", list(REGISTRY.values()))
@@ -23,8 +28,9 @@ def test_blobs_are_clustered_perfectly(cls, blobs):
     assert cluster_accuracy(y, model.labels_) == 1.0
     assert model.labels_.dtype == np.int64
     np.testing.assert_array_equal(model.predict(X), model.labels_)
-    assert model.transform(X).shape == (400, 4)
-    assert model.cluster_centers_.shape == (4, 4)
+    if isinstance(model, DeepClusterer):  # autoencoder family: clusters in the 4-d code
+        assert model.transform(X).shape == (400, 4)
+        assert model.cluster_centers_.shape == (4, 4)
 
 
 def test_digits_ae_kmeans_accuracy():

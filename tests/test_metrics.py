@@ -3,7 +3,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from deepclust import DeepclustError, ari, cluster_accuracy, evaluate, nmi, purity
-from deepclust.metrics import cluster_mapping
+from deepclust.metrics import cluster_mapping, frechet_distance
 
 
 def test_permuted_labels_are_perfect():
@@ -46,3 +46,19 @@ def test_evaluate_keys_and_counts():
 def test_length_mismatch_is_a_clear_error():
     with pytest.raises(DeepclustError, match="differ in length: 3 vs 2"):
         cluster_accuracy([0, 1, 1], [0, 1])
+
+
+def test_frechet_distance_of_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    # same covariance, mean shifted by (2, 0, 0): distance = ‖shift‖² = 4
+    assert frechet_distance(a, a + [2.0, 0.0, 0.0]) == pytest.approx(4.0, abs=1e-6)
+    # N(0, I) vs N(0, 4I) in 3-d: Tr(I + 4I − 2·2I) = 3
+    b = 2.0 * rng.standard_normal((4000, 3))
+    assert frechet_distance(a, b) == pytest.approx(3.0, rel=0.1)
+
+
+def test_frechet_distance_refuses_mismatched_features():
+    with pytest.raises(DeepclustError, match=r"same d and n >= 2, got shapes \(5, 3\) and \(5, 2\)"):
+        frechet_distance(np.zeros((5, 3)), np.zeros((5, 2)))

@@ -4,7 +4,7 @@ from importlib import metadata
 from . import datasets
 from .exceptions import DeepclustError, ModelFileError
 from .io import load
-from .methods import DCN, DEC, IDEC, N2D, REGISTRY, AEKMeans, Autoencoder, VaDE
+from .methods import DCN, DEC, GAN, IDEC, N2D, REGISTRY, AEKMeans, Autoencoder, ClusterGAN, VaDE
 from .metrics import ari, cluster_accuracy, evaluate, nmi, purity
 
 try:
@@ -15,9 +15,11 @@ except metadata.PackageNotFoundError:  # running from a source tree without inst
 __all__ = [
     "AEKMeans",
     "Autoencoder",
+    "ClusterGAN",
     "DCN",
     "DEC",
     "DeepclustError",
+    "GAN",
     "IDEC",
     "ModelFileError",
     "N2D",

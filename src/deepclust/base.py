@@ -67,6 +67,22 @@ def expect_tensor(tensors: dict[str, torch.Tensor], name: str, shape: tuple) -> 
     return tensor
 
 
+def load_module_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> None:
+    """Fill ``module`` from the tensors named ``prefix + name``; a clear error on any mismatch."""
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ModelFileError(
+            f"{prefix.rstrip('.') or 'network'} tensors do not match the configuration: "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for name, value in expected.items():
+        expect_tensor(state, name, tuple(value.shape))
+    module.load_state_dict(state)
+
+
 class TorchEstimator:
     """Mixin: validation, scaling, device, seeding and batched inference for torch models."""
 
@@ -85,6 +101,14 @@ class TorchEstimator:
         device = self._device()
         self._input_offset = torch.as_tensor(offset, device=device)
         self._input_scale = torch.as_tensor(scale, device=device)
+
+    def _scaling_tensors(self) -> dict[str, torch.Tensor]:
+        return {"input_offset": self._input_offset, "input_scale": self._input_scale}
+
+    def _restore_scaling(self, tensors: dict[str, torch.Tensor]) -> None:
+        device = self._device()
+        self._input_offset = expect_tensor(tensors, "input_offset", self.input_shape_).to(device)
+        self._input_scale = expect_tensor(tensors, "input_scale", self.input_shape_).to(device)
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """Checked array → scaled float32 tensor on the model's device."""

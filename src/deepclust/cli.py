@@ -1,4 +1,4 @@
-"""The ``deepclust`` command: fit, predict, evaluate, methods, demo.
+"""The ``deepclust`` command: fit, predict, evaluate, sample, methods, demo.
 
 User errors (bad files, bad options, unknown methods, mismatched models) end the command with one
 line ``error: <message>`` on stderr and exit status 2, without a traceback; the outputs of a
@@ -36,6 +36,11 @@ MODEL_DIR = "model"
 EMBEDDING_PNG = "embedding.png"
 CLUSTERS_PNG = "clusters.png"
 HISTORY_PNG = "history.png"
+SAMPLES_PNG = "samples.png"
+#: generated samples shown per cluster in samples.png
+SAMPLES_PER_CLUSTER = 10
+#: file types ``deepclust sample`` writes
+SAMPLE_SUFFIXES = (".npy", ".npz", ".csv")
 #: the embedding map encodes at most this many samples (a seeded subset)
 EMBED_POINTS = 10_000
 DEBUG_ENV = "DEEPCLUST_DEBUG"
@@ -178,7 +183,7 @@ def _check_out_dir(out: Path) -> None:
         model.is_dir() and (not any(model.iterdir()) or (model / "config.json").exists())
     ):
         raise DeepclustError(f"{model} exists and is not a deepclust model folder; not overwriting it")
-    for name in (LABELS_FILE, METRICS_FILE, EMBEDDING_PNG, CLUSTERS_PNG, HISTORY_PNG):
+    for name in (LABELS_FILE, METRICS_FILE, EMBEDDING_PNG, CLUSTERS_PNG, HISTORY_PNG, SAMPLES_PNG):
         if (out / name).is_dir():
             raise DeepclustError(f"{out / name} is a folder; cannot write {name} there")
 
@@ -290,6 +295,10 @@ def _write_plots(model, dataset: _Dataset, method: str, out: Path) -> list[str]:
         renderers[CLUSTERS_PNG] = lambda: plotting.cluster_gallery(
             dataset.X, model.labels_, title=f"{method}: samples of each cluster"
         )
+    if hasattr(model, "sample") and len(model.input_shape_) in (2, 3):  # generative, on images
+        renderers[SAMPLES_PNG] = lambda: _samples_grid(
+            model, SAMPLES_PER_CLUSTER, f"{method}: generated samples"
+        )
     written = []
     for name, render in renderers.items():
         try:
@@ -300,6 +309,56 @@ def _write_plots(model, dataset: _Dataset, method: str, out: Path) -> list[str]:
         _write(out / name, png)
         written.append(name)
     return written
+
+
+def _draw_samples(model, n: int, cluster: int | None, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` generated samples of ``model`` and their clusters (None for a model without clusters)."""
+    if not hasattr(model, "sample"):
+        raise DeepclustError(
+            f"a {type(model).__name__} model cannot generate samples; GAN, ClusterGAN and VaDE can"
+        )
+    if not hasattr(model, "n_clusters"):
+        if cluster is not None:
+            raise DeepclustError(f"--cluster: a {type(model).__name__} model has no clusters")
+        return model.sample(n, random_state=seed), None
+    return model.sample(n, cluster=cluster, random_state=seed, return_labels=True)
+
+
+def _samples_grid(model, n_per_cluster: int, title: str, cluster: int | None = None, seed: int = 0) -> bytes:
+    """PNG of generated images: one row per cluster (or rows of ten for a plain GAN)."""
+    from . import plotting
+
+    if hasattr(model, "n_clusters"):
+        clusters = [cluster] if cluster is not None else range(model.n_clusters)
+        images = np.concatenate([model.sample(n_per_cluster, cluster=k, random_state=seed) for k in clusters])
+        labels = np.repeat(list(clusters), n_per_cluster)
+    else:
+        images = model.sample(n_per_cluster * 10, random_state=seed)
+        labels = np.arange(len(images)) // n_per_cluster
+    return plotting.cluster_gallery(images, labels, n_per_cluster, title=title,
+                                    row_label="cluster" if hasattr(model, "n_clusters") else "row")
+
+
+def _samples_file(X: np.ndarray, clusters: np.ndarray | None, suffix: str, feature_names) -> bytes:
+    """Generated samples as ``.npy`` (the array), ``.npz`` (``X`` and ``cluster``) or ``.csv``
+    (one flattened sample per row, then a ``cluster`` column when there are clusters)."""
+    buffer = io.BytesIO()
+    if suffix == ".npy":
+        np.save(buffer, X, allow_pickle=False)
+    elif suffix == ".npz":
+        arrays = {"X": X} if clusters is None else {"X": X, "cluster": clusters}
+        np.savez(buffer, **arrays)
+    else:
+        flat = X.reshape(len(X), -1)
+        names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(flat.shape[1])]
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(names + (["cluster"] if clusters is not None else []))
+        for i, row in enumerate(flat):
+            values = [repr(float(v)) for v in row]
+            writer.writerow(values + ([int(clusters[i])] if clusters is not None else []))
+        buffer.write(text.getvalue().encode("utf-8"))
+    return buffer.getvalue()
 
 
 def _run_fit(
@@ -341,7 +400,7 @@ def _run_fit(
         written.append(METRICS_FILE)
     written += _write_plots(estimator, dataset, method, out)
     # outputs of an earlier run into the same folder that this run does not replace would be stale
-    for name in (METRICS_FILE, CLUSTERS_PNG, EMBEDDING_PNG, HISTORY_PNG):
+    for name in (METRICS_FILE, CLUSTERS_PNG, EMBEDDING_PNG, HISTORY_PNG, SAMPLES_PNG):
         if name not in written and (out / name).is_file():
             (out / name).unlink()
     return {
@@ -469,6 +528,47 @@ def predict(
 
             m = evaluate(loaded.y, predicted)
             line += f" (ACC {m['acc']:.4f}, NMI {m['nmi']:.4f}, ARI {m['ari']:.4f})"
+    typer.echo(line)
+
+
+@app.command()
+def sample(
+    model: Path = typer.Argument(..., metavar="MODEL", help="A GAN, ClusterGAN or VaDE model folder (or .zip)."),
+    n: int = typer.Option(100, "--n", "-n", min=1, help="Number of samples to generate."),
+    cluster: Optional[int] = typer.Option(None, "--cluster", "-c", min=0, help="Generate only this cluster."),
+    out: Path = typer.Option(Path("samples.npy"), "--out", "-o", help="Output file: .npy, .npz or .csv."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Generate new samples from MODEL; for images also write a PNG grid beside --out."""
+    with _user_errors():
+        if out.suffix.lower() not in SAMPLE_SUFFIXES:
+            raise DeepclustError(f"--out {out}: use a .npy, .npz or .csv file name")
+        _check_out_file(out)
+        _check_device(device)
+        from . import load
+
+        estimator = load(model, device=device)
+        if cluster is not None and hasattr(estimator, "n_clusters") and cluster >= estimator.n_clusters:
+            raise DeepclustError(
+                f"--cluster {cluster}: {model} has clusters 0 to {estimator.n_clusters - 1}"
+            )
+        X, clusters = _draw_samples(estimator, n, cluster, seed)
+        data = _samples_file(X, clusters, out.suffix.lower(), getattr(estimator, "feature_names_in_", None))
+        png = None
+        if len(estimator.input_shape_) in (2, 3):
+            png = _samples_grid(estimator, min(n, SAMPLES_PER_CLUSTER), f"{type(estimator).__name__}: generated samples",
+                                cluster=cluster, seed=seed)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeepclustError(f"cannot create the folder of --out {out}: {exc.strerror or exc}") from None
+        _write(out, data)
+        line = f"wrote {len(X):,} generated samples to {out}"
+        if png is not None:
+            grid = out.with_suffix(".png")
+            _write(grid, png)
+            line += f" and a grid of them to {grid}"
     typer.echo(line)
 
 

@@ -29,7 +29,7 @@ FORMAT = "deepclust-model"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-FITTED_MARKERS = ("labels_", "network_")
+FITTED_MARKERS = ("labels_", "network_", "generator_")
 
 
 def _jsonable(value):

@@ -79,3 +79,24 @@ def evaluate(y_true, y_pred) -> dict[str, float | int]:
         "n_clusters": int(np.unique(y_pred).size),
         "n_classes": int(np.unique(y_true).size),
     }
+
+
+def frechet_distance(features_a, features_b) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets ``(n, d)`` and ``(m, d)``.
+
+    ``‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^½)``: FID when the features come from an Inception
+    network, and the same measure of sample quality in any classifier's feature space.
+    """
+    from scipy.linalg import sqrtm
+
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise DeepclustError(
+            f"frechet_distance needs two (n, d) feature sets with the same d and n >= 2, "
+            f"got shapes {a.shape} and {b.shape}"
+        )
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = sqrtm(cov_a @ cov_b).real  # tiny imaginary parts are rounding noise
+    distance = np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2) + np.trace(cov_a + cov_b - 2 * root)
+    return float(max(distance, 0.0))

@@ -172,11 +172,13 @@ def cluster_gallery(
     *,
     title: str = "Samples of each cluster",
     seed: int = 0,
+    row_label: str = "cluster",
 ) -> bytes:
     """One row per cluster with up to ``n_per_cluster`` of its members; PNG bytes.
 
     ``images`` is (n, h, w), (n, c, h, w) or (n, d) with ``d`` a perfect square (reshaped to a
-    square grayscale image). Members are a seeded random choice; rows read "cluster k (size)".
+    square grayscale image). Members are a seeded random choice; rows read "cluster k (size)"
+    (``row_label`` replaces "cluster").
     The grid is drawn as a single image, so even 50 clusters × 10 samples render quickly.
     """
     labels = np.asarray(labels).ravel()
@@ -225,7 +227,7 @@ def cluster_gallery(
     else:
         ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_yticks([pad + r * (h + pad) + h / 2 for r in range(rows)])
-    ax.set_yticklabels([f"cluster {cl} ({cnt})" for cl, cnt in zip(clusters, counts)])
+    ax.set_yticklabels([f"{row_label} {cl} ({cnt})" for cl, cnt in zip(clusters, counts)])
     ax.set_xticks([])
     ax.tick_params(length=0)
     for spine in ax.spines.values():

@@ -1,14 +1,17 @@
 """Every method deepclust offers. The CLI, the docs and the common tests read ``REGISTRY``."""
 from .ae_kmeans import AEKMeans
 from .autoencoder import Autoencoder
+from .clustergan import ClusterGAN
 from .dcn import DCN
 from .dec import DEC, IDEC
+from .gan import GAN
 from .n2d import N2D
 from .vade import VaDE
 
 #: clusterers by CLI name
 REGISTRY = {
     "ae-kmeans": AEKMeans,
+    "clustergan": ClusterGAN,
     "dcn": DCN,
     "dec": DEC,
     "idec": IDEC,
@@ -16,7 +19,8 @@ REGISTRY = {
     "vade": VaDE,
 }
 
-#: every class ``deepclust.load`` may rebuild (clusterers and the autoencoder), by class name
-LOADABLE = {cls.__name__: cls for cls in (*REGISTRY.values(), Autoencoder)}
+#: every class ``deepclust.load`` may rebuild (clusterers, the autoencoder, the GAN), by class name
+LOADABLE = {cls.__name__: cls for cls in (*REGISTRY.values(), Autoencoder, GAN)}
 
-__all__ = ["AEKMeans", "Autoencoder", "DCN", "DEC", "IDEC", "LOADABLE", "N2D", "REGISTRY", "VaDE"]
+__all__ = ["AEKMeans", "Autoencoder", "ClusterGAN", "DCN", "DEC", "GAN", "IDEC", "LOADABLE", "N2D",
+           "REGISTRY", "VaDE"]

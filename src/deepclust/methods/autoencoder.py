@@ -9,8 +9,8 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import TorchEstimator, expect_tensor
-from ..exceptions import DeepclustError, ModelFileError
+from ..base import TorchEstimator, load_module_state
+from ..exceptions import DeepclustError
 from ..nn import AutoencoderNet, conv_autoencoder, mlp_autoencoder
 from ..training import Phase, run_phase, seeded
 
@@ -197,9 +197,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         tensors = {f"network.{k}": v for k, v in self.network_.state_dict().items()}
-        tensors["input_offset"] = self._input_offset
-        tensors["input_scale"] = self._input_scale
-        return tensors
+        return {**tensors, **self._scaling_tensors()}
 
     def _state_fitted(self) -> dict:
         return {
@@ -220,19 +218,6 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         self.history_ = fitted["history_"]
         device = self._device()
         network = self._build_network(self.input_shape_)
-        prefix = "network."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        expected = network.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        if missing or unexpected:
-            raise ModelFileError(
-                f"network tensors do not match the configuration: missing {missing[:3]}, "
-                f"unexpected {unexpected[:3]}"
-            )
-        for name, value in expected.items():
-            expect_tensor(state, name, tuple(value.shape))
-        network.load_state_dict(state)
+        load_module_state(network, tensors, "network.")
         self.network_ = network.to(device).eval()
-        self._input_offset = expect_tensor(tensors, "input_offset", self.input_shape_).to(device)
-        self._input_scale = expect_tensor(tensors, "input_scale", self.input_shape_).to(device)
+        self._restore_scaling(tensors)

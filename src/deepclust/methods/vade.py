@@ -152,11 +152,11 @@ class VaDE(DeepClusterer):
         return self._prior_log_vars.exp().cpu().numpy()
 
     @torch.no_grad()
-    def sample(self, n: int, cluster: int | None = None, random_state=None) -> np.ndarray:
+    def sample(self, n: int, cluster: int | None = None, random_state=None, return_labels: bool = False):
         """``n`` new samples ``(n, *input_shape)`` in the input's units, decoded from the prior.
 
         With ``cluster=k`` every draw comes from component ``k``; otherwise components are drawn
-        with probabilities ``π``.
+        with probabilities ``π``. ``return_labels=True`` also returns each draw's component.
         """
         check_is_fitted(self, "labels_")
         if not isinstance(n, (int, np.integer)) or n < 1:
@@ -172,7 +172,8 @@ class VaDE(DeepClusterer):
             components = torch.full((n,), int(cluster), device=device)
         noise = torch.randn(n, self._centers.shape[1], generator=generator, device=device)
         z = self._centers[components] + noise * (0.5 * self._prior_log_vars[components]).exp()
-        return self.autoencoder_._from_tensor(self.autoencoder_._decode(z))
+        samples = self.autoencoder_._from_tensor(self.autoencoder_._decode(z))
+        return (samples, components.cpu().numpy()) if return_labels else samples
 
     # --- persistence -------------------------------------------------------------------------
     def _state_tensors(self) -> dict[str, torch.Tensor]:

@@ -43,14 +43,36 @@ class Phase:
     on_epoch_end: Callable[[int], dict | None] | None = None
     on_batch_start: Callable[[int], bool | None] | None = None
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    betas: tuple[float, float] = (0.9, 0.999)
+    adversary: Adversary | None = None
 
 
-def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD with Nesterov momentum 0.9, by name."""
+@dataclass
+class Adversary:
+    """A second player trained against a phase's ``step``: a GAN's discriminator or critic.
+
+    ``step(batch, index)`` returns the adversary's own ``{"loss": ..., ...}``; it is minimised over
+    ``parameters`` with a second optimiser (the phase's kind, learning rate and betas) on every
+    batch, while the phase's own ``step`` runs only on every ``steps``-th batch (WGAN-GP's five
+    critic updates per generator update use five different real batches this way). Its history
+    entries are prefixed with ``name``.
+    """
+
+    name: str
+    step: StepFn
+    parameters: Iterable[torch.nn.Parameter]
+    modules: list[torch.nn.Module] = field(default_factory=list)
+    steps: int = 1
+
+
+def make_optimizer(
+    name: str, params, lr: float, weight_decay: float, betas: tuple[float, float] = (0.9, 0.999)
+) -> torch.optim.Optimizer:
+    """Adam, AdamW (with ``betas``) or SGD with Nesterov momentum 0.9, by name."""
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     raise DeepclustError(f"unknown optimizer {name!r}; choose 'adam', 'adamw' or 'sgd'")
@@ -86,26 +108,36 @@ def run_phase(
     """
     if phase.epochs <= 0:
         return 0
-    params = [p for p in phase.parameters if p.requires_grad]
-    optimizer = make_optimizer(phase.optimizer, params, phase.lr, phase.weight_decay)
+    def optimizer_for(parameters) -> torch.optim.Optimizer:
+        params = [p for p in parameters if p.requires_grad]
+        return make_optimizer(phase.optimizer, params, phase.lr, phase.weight_decay, phase.betas)
+
+    optimizer = optimizer_for(phase.parameters)
+    adversary = phase.adversary
+    adversary_optimizer = optimizer_for(adversary.parameters) if adversary is not None else None
+    main_every = adversary.steps if adversary is not None else 1
     sampler = BatchSampler(X.shape[0], batch_size, generator)
     scheduler = None
     if phase.schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, phase.epochs * len(sampler))
+        main_steps = phase.epochs * len(sampler) // main_every
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, main_steps))
     elif phase.schedule is not None:
         raise DeepclustError(f"unknown schedule {phase.schedule!r}; use None or 'cosine'")
-    for module in phase.modules:
+    modules = phase.modules + (adversary.modules if adversary is not None else [])
+    for module in modules:
         module.train()
     bar = ProgressBar(verbose)
     bar.start(phase.name, phase.epochs * len(sampler))
-    step_count = 0
+    step_count = 0  # updates of the phase's own step
+    batches = 0  # batches drawn, across epochs: the adversary's updates
     epochs_run = 0
     stopped = False
     try:
         for epoch in range(phase.epochs):
             started = time.perf_counter()
             totals: dict[str, torch.Tensor] = {}
-            seen = 0
+            adversary_totals: dict[str, torch.Tensor] = {}
+            seen = adversary_seen = 0
             for index in sampler:
                 if phase.on_batch_start is not None and phase.on_batch_start(step_count):
                     stopped = True
@@ -113,34 +145,51 @@ def run_phase(
                 batch = X[index]
                 if phase.augment is not None:
                     batch = phase.augment(batch)
-                parts = phase.step(batch, index)
-                optimizer.zero_grad(set_to_none=True)
-                parts["loss"].backward()
-                optimizer.step()
+                weight = index.numel()
+                batches += 1
+                bar.advance()
+                if adversary is not None:
+                    _update(adversary_optimizer, adversary.step(batch, index), adversary_totals, weight)
+                    adversary_seen += weight
+                    if batches % main_every:
+                        continue
+                _update(optimizer, phase.step(batch, index), totals, weight)
                 if scheduler is not None:
                     scheduler.step()
                 step_count += 1
-                weight = index.numel()
                 seen += weight
-                for key, value in parts.items():
-                    totals[key] = totals.get(key, 0.0) + value.detach() * weight
-                bar.advance()
-            if seen == 0:  # stopped before the first batch of this epoch
+            if seen == 0 and adversary_seen == 0:  # stopped before the first batch of this epoch
                 break
             epochs_run += 1
             record = {"phase": phase.name, "epoch": epoch + 1}
-            record.update({k: float(v) / seen for k, v in totals.items()})
+            record.update({k: float(v) / max(seen, 1) for k, v in totals.items()})
+            if adversary is not None:
+                record.update({
+                    f"{adversary.name}" if k == "loss" else f"{adversary.name}_{k}": float(v) / adversary_seen
+                    for k, v in adversary_totals.items()
+                })
             extra = phase.on_epoch_end(epoch) if phase.on_epoch_end is not None else None
-            for module in phase.modules:  # on_epoch_end may have switched to eval mode
+            for module in modules:  # on_epoch_end may have switched to eval mode
                 module.train()
             record.update({k: v for k, v in (extra or {}).items() if k != "stop"})
             record["seconds"] = time.perf_counter() - started
             history.append(record)
-            bar.epoch_done(epoch + 1, phase.epochs, record["loss"], record["seconds"])
+            bar.epoch_done(epoch + 1, phase.epochs, record.get("loss", float("nan")), record["seconds"])
             if stopped or (extra and extra.get("stop")):
                 break
     finally:
         bar.stop()
-        for module in phase.modules:
+        for module in modules:
             module.eval()
     return epochs_run
+
+
+def _update(
+    optimizer: torch.optim.Optimizer, parts: dict[str, torch.Tensor], totals: dict, weight: int
+) -> None:
+    """One gradient step on ``parts["loss"]``; adds every part, times ``weight``, to ``totals``."""
+    optimizer.zero_grad(set_to_none=True)
+    parts["loss"].backward()
+    optimizer.step()
+    for key, value in parts.items():
+        totals[key] = totals.get(key, 0.0) + value.detach() * weight

@@ -1,0 +1,277 @@
+"""ClusterGAN: a GAN whose latent carries a cluster code, and an encoder that reads it back."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import ClusterMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import expect_tensor, load_module_state
+from ..exceptions import DeepclustError
+from ..training import Phase, draw_seed, run_phase, seeded
+from .gan import GAN, _check_count
+
+
+class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
+    """ClusterGAN (Mukherjee et al., 2019): cluster real data and generate any cluster's samples.
+
+    The generator's input is ``z = z_n ⊕ one_hot(c)`` with ``z_n ~ N(0, noise_std²·I)`` of size
+    ``noise_dim`` and ``c`` uniform over ``n_clusters``. An encoder ``E`` maps data back to
+    ``(ẑ_n, logits of c)``; generator and encoder are trained together on the adversarial loss plus
+    ``beta_n·MSE(ẑ_n, z_n) + beta_c·CE(logits, c)`` on generated samples, so that every cluster
+    code generates a distinct mode of the data and ``E`` recognises it. Real data is clustered by
+    ``E``: ``predict`` is the most likely code, ``predict_proba`` its softmax, ``transform`` the
+    encoded latent ``ẑ_n ⊕ softmax(logits)``. ``sample(n, cluster=k)`` generates cluster ``k``
+    and ``augment(X, n_per_cluster)`` adds generated samples to a dataset.
+
+    ``history_`` records per epoch the generator's adversarial loss (``generator``), the encoder's
+    recovery losses (``encoder_noise``, ``encoder_cluster``), their weighted sum (``loss``) and the
+    discriminator's loss (``discriminator``).
+
+    Initialisation (``init``): trained from random weights alone, as published, two cluster codes
+    often end up generating the same mode while another mode gets none, and the clusters of real
+    data are then wrong (measured: ACC 0.55-0.98 on four well-separated blobs over five seeds).
+    By default the encoder is therefore first taught, for ``init_epochs`` epochs on the real data,
+    the clusters of an autoencoder clusterer (``init="ae-kmeans"``, or any other registry name;
+    ``"none"`` skips it); its autoencoder is pretrained for ``pretrain_epochs`` with a code of
+    ``latent_dim``, or ``autoencoder=`` (a fitted :class:`~deepclust.Autoencoder`) is reused.
+    The encoder's recovery loss then makes the generator give each code its own cluster of data.
+
+    The other parameters are :class:`~deepclust.GAN`'s (``hidden_dims`` are the generator's); the
+    encoder has the discriminator's architecture.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        noise_dim: int = 30,
+        noise_std: float = 0.1,
+        beta_n: float = 10.0,
+        beta_c: float = 10.0,
+        init: str = "ae-kmeans",
+        init_epochs: int = 10,
+        pretrain_epochs: int = 20,
+        latent_dim: int = 10,
+        autoencoder=None,
+        hidden_dims: tuple[int, ...] | None = None,
+        discriminator_dims: tuple[int, ...] | None = None,
+        architecture: str = "mlp",
+        activation: str = "relu",
+        discriminator_activation: str = "leaky_relu",
+        output_activation: str | None = "auto",
+        loss: str = "bce",
+        n_critic: int = 1,
+        gp_weight: float = 10.0,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        input_scaling: str = "auto",
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ):
+        self.n_clusters = n_clusters
+        self.noise_std = noise_std
+        self.beta_n = beta_n
+        self.beta_c = beta_c
+        self.init = init
+        self.init_epochs = init_epochs
+        self.pretrain_epochs = pretrain_epochs
+        self.latent_dim = latent_dim
+        self.autoencoder = autoencoder
+        super().__init__(
+            noise_dim, hidden_dims=hidden_dims, discriminator_dims=discriminator_dims,
+            architecture=architecture, activation=activation,
+            discriminator_activation=discriminator_activation, output_activation=output_activation,
+            loss=loss, n_critic=n_critic, gp_weight=gp_weight, epochs=epochs, batch_size=batch_size,
+            lr=lr, betas=betas, input_scaling=input_scaling, device=device,
+            random_state=random_state, verbose=verbose,
+        )
+
+    # --- fitting ---------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Train generator, discriminator and encoder on ``X``; sets ``labels_`` (via the encoder)."""
+        X = self._check_input(X, reset=True)
+        self._check_gan_params()
+        k = self.n_clusters
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
+            raise DeepclustError(f"n_clusters must be an integer >= 2, got {k!r}")
+        if X.shape[0] < k:
+            raise DeepclustError(
+                f"n_samples={X.shape[0]} is fewer than n_clusters={k}: "
+                "a clustering needs at least one sample per cluster"
+            )
+        self._fit_scaling(X)
+        device = self._device()
+        with seeded(self._seed(), device) as generator:
+            Xt = self._to_tensor(X)
+            self._set_output_activation(Xt)
+            self._build_networks()
+            self.history_ = []
+            self._warm_start_encoder(X, Xt, generator)
+            phase = self._adversarial_phase(
+                "clustergan", self._generator_step, [self.generator_, self.encoder_]
+            )
+            self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+            self.labels_ = self._encode_logits(Xt).argmax(dim=1).cpu().numpy()
+        return self
+
+    def _warm_start_encoder(self, X: np.ndarray, Xt: torch.Tensor, generator: torch.Generator) -> None:
+        """Teach the encoder the clusters of ``init`` (an autoencoder clusterer) on the real data.
+
+        The encoder's recovery loss then makes the generator give every cluster code its own
+        cluster of real data, which random initialisation often fails to do (two codes share a
+        mode while another mode gets none).
+        """
+        if self.init == "none":
+            return
+        from . import REGISTRY
+
+        if self.init not in REGISTRY or REGISTRY[self.init] is ClusterGAN:
+            choices = ["none", *(name for name, cls in REGISTRY.items() if cls is not ClusterGAN)]
+            raise DeepclustError(f"init must be one of {choices}, got {self.init!r}")
+        clusterer = REGISTRY[self.init](
+            self.n_clusters, pretrain_epochs=self.pretrain_epochs, latent_dim=self.latent_dim,
+            batch_size=self.batch_size, autoencoder=self.autoencoder, device=self.device,
+            verbose=self.verbose, random_state=int(torch.randint(2**31 - 1, (1,), generator=generator)),
+        ).fit(X)
+        self.history_ += clusterer.history_
+        targets = torch.as_tensor(clusterer.labels_, device=Xt.device)
+
+        def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"loss": F.cross_entropy(self.encoder_(xb)[:, self.noise_dim:], targets[index])}
+
+        phase = Phase(name="encoder", step=step, parameters=self.encoder_.parameters(),
+                      epochs=int(self.init_epochs), lr=self.lr, betas=tuple(self.betas),
+                      modules=[self.encoder_])
+        run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+
+    @property
+    def _latent_dim(self) -> int:
+        return int(self.noise_dim) + int(self.n_clusters)
+
+    def _build_networks(self) -> None:
+        super()._build_networks()
+        self.encoder_ = self._make_discriminator(self._latent_dim).to(self._device())
+
+    def _draw_codes(
+        self, n: int, generator: torch.Generator | None = None, cluster: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise ``z_n`` ``(n, noise_dim)`` and cluster indices ``c`` ``(n,)`` (uniform or fixed)."""
+        device = self._device()
+        noise = self.noise_std * torch.randn(n, self.noise_dim, generator=generator, device=device)
+        if cluster is None:
+            codes = torch.randint(self.n_clusters, (n,), generator=generator, device=device)
+        else:
+            codes = torch.full((n,), int(cluster), device=device)
+        return noise, codes
+
+    def _latent(self, noise: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return torch.cat([noise, F.one_hot(codes, self.n_clusters).to(noise.dtype)], dim=1)
+
+    def _draw_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self._latent(*self._draw_codes(n, generator))
+
+    def _generator_step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        noise, codes = self._draw_codes(xb.shape[0])
+        fake = self.generator_(self._latent(noise, codes))
+        adversarial = self._adversarial_loss(fake)
+        encoded = self.encoder_(fake)
+        noise_error = F.mse_loss(encoded[:, : self.noise_dim], noise)
+        cluster_error = F.cross_entropy(encoded[:, self.noise_dim:], codes)
+        return {
+            "loss": adversarial + self.beta_n * noise_error + self.beta_c * cluster_error,
+            "generator": adversarial,
+            "encoder_noise": noise_error,
+            "encoder_cluster": cluster_error,
+        }
+
+    # --- the clustering contract ---------------------------------------------------------
+    def _encode_logits(self, Xt: torch.Tensor) -> torch.Tensor:
+        self.encoder_.eval()
+        return self._apply(lambda xb: self.encoder_(xb)[:, self.noise_dim:], Xt)
+
+    def _encoded(self, X) -> torch.Tensor:
+        check_is_fitted(self, "labels_")
+        Xt = self._to_tensor(self._check_input(X, reset=False))
+        self.encoder_.eval()
+        return self._apply(self.encoder_, Xt)
+
+    def predict(self, X) -> np.ndarray:
+        """Cluster index of each sample, ``(n,)`` int64: the encoder's most likely code."""
+        return self._encoded(X)[:, self.noise_dim:].argmax(dim=1).cpu().numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Posterior over clusters, ``(n, n_clusters)``: softmax of the encoder's code logits."""
+        return torch.softmax(self._encoded(X)[:, self.noise_dim:], dim=1).cpu().numpy()
+
+    def transform(self, X) -> np.ndarray:
+        """The encoded latent ``ẑ_n ⊕ softmax(logits)``, ``(n, noise_dim + n_clusters)`` float32."""
+        encoded = self._encoded(X)
+        noise, logits = encoded[:, : self.noise_dim], encoded[:, self.noise_dim:]
+        return torch.cat([noise, torch.softmax(logits, dim=1)], dim=1).cpu().numpy()
+
+    def score(self, X, y=None) -> float:
+        """Mean log-probability of each sample's most likely cluster (higher = more confident)."""
+        log_proba = torch.log_softmax(self._encoded(X)[:, self.noise_dim:], dim=1)
+        return float(log_proba.max(dim=1).values.mean())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = False
+        return tags
+
+    # --- generation ------------------------------------------------------------------------
+    def sample(self, n: int, cluster: int | None = None, random_state=None, return_labels: bool = False):
+        """``n`` generated samples ``(n, *input_shape)`` in the input's units.
+
+        With ``cluster=k`` all come from cluster ``k``; otherwise clusters are drawn uniformly.
+        ``return_labels=True`` also returns the cluster of each sample, ``(n,)`` int64.
+        """
+        check_is_fitted(self, "labels_")
+        _check_count(n)
+        if cluster is not None and (
+            not isinstance(cluster, (int, np.integer)) or not 0 <= cluster < self.n_clusters
+        ):
+            raise DeepclustError(f"cluster must be an integer in [0, {self.n_clusters - 1}], got {cluster!r}")
+        generator = torch.Generator(device=self._device()).manual_seed(draw_seed(random_state))
+        noise, codes = self._draw_codes(int(n), generator, cluster)
+        samples = self._generate(self._latent(noise, codes))
+        return (samples, codes.cpu().numpy()) if return_labels else samples
+
+    def augment(self, X, n_per_cluster: int, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` followed by ``n_per_cluster`` generated samples of every cluster, with labels.
+
+        Returns ``(X_augmented, labels)``: ``X`` (as float32, its own shape) and then the
+        ``n_clusters · n_per_cluster`` new samples; ``labels`` holds ``predict(X)`` for the real
+        rows and the generating cluster for the new ones. New rows start at ``len(X)``.
+        """
+        _check_count(n_per_cluster)
+        real = self._check_input(X, reset=False)
+        labels = [self.predict(real)]
+        parts = [real]
+        generator = np.random.RandomState(draw_seed(random_state))
+        for k in range(self.n_clusters):
+            parts.append(self.sample(n_per_cluster, cluster=k, random_state=generator))
+            labels.append(np.full(n_per_cluster, k, dtype=np.int64))
+        return np.concatenate(parts).astype(np.float32, copy=False), np.concatenate(labels)
+
+    # --- persistence hooks (see io.py) ---------------------------------------------------
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = super()._state_tensors()
+        tensors.update({f"encoder.{k}": v for k, v in self.encoder_.state_dict().items()})
+        tensors["labels"] = torch.as_tensor(self.labels_)
+        return tensors
+
+    def _state_fitted(self) -> dict:
+        return {**super()._state_fitted(), "n_samples": int(self.labels_.shape[0])}
+
+    def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
+        super()._restore(tensors, fitted)
+        load_module_state(self.encoder_, tensors, "encoder.")
+        self.encoder_.eval()
+        self.labels_ = expect_tensor(tensors, "labels", (fitted["n_samples"],)).numpy()

@@ -1,0 +1,241 @@
+"""The GAN as an estimator of its own: learn a data distribution, draw new samples from it."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import TorchEstimator, load_module_state
+from ..exceptions import DeepclustError
+from ..nn.gan import (
+    GAN_LOSSES,
+    conv_discriminator,
+    conv_generator,
+    discriminator_loss,
+    generator_loss,
+    mlp_discriminator,
+    mlp_generator,
+)
+from ..training import Adversary, Phase, draw_seed, run_phase, seeded
+
+ARCHITECTURES = ("mlp", "conv")
+
+
+class GAN(TorchEstimator, BaseEstimator):
+    """Generator ``G(z)`` and discriminator ``D(x)`` trained against each other; ``sample(n)``.
+
+    ``G`` maps standard normal noise ``(n, noise_dim)`` to data ``(n, *input_shape)``; ``D``
+    scores data as real or generated. With ``loss="bce"`` (the article's) ``D`` minimises
+    ``−[log D(x) + log(1 − D(G(z)))]`` and ``G`` the non-saturating ``−log D(G(z))``; with
+    ``"wgan-gp"`` ``D`` is a Wasserstein critic with gradient penalty ``gp_weight`` and takes
+    ``n_critic`` updates per generator update.
+
+    The article's networks for 100-dimensional data in [0, 1] are
+    ``GAN(noise_dim=100, hidden_dims=(200, 400, 800), discriminator_dims=(400, 800),
+    discriminator_activation="relu", output_activation="sigmoid")`` with the default Adam
+    (2e-4, β1 = 0.5); its discriminator's final sigmoid is computed inside the loss.
+
+    Parameters
+    ----------
+    noise_dim : size of the noise ``z``.
+    hidden_dims : the generator's hidden widths (MLP; default (256, 512)) or its transposed
+        convolution channels (``architecture="conv"``; default (64, 128), ClusterGAN's).
+    discriminator_dims : the discriminator's hidden widths or channels; default: the generator's
+        reversed (MLP) or the same (conv).
+    architecture : ``"mlp"`` (any data) or ``"conv"`` (images, DCGAN-style).
+    activation, discriminator_activation : hidden activations of ``G`` and of the MLP ``D``.
+    output_activation : ``G``'s last activation; ``"auto"`` picks ``"sigmoid"`` when the scaled
+        training data lies in [0, 1] (pixels) and a linear output otherwise.
+    loss, n_critic, gp_weight : the adversarial game (see above).
+    epochs, batch_size, lr, betas : Adam training; an epoch is one pass over the real data by
+        ``D``.
+    input_scaling, device, random_state, verbose : as for :class:`~deepclust.Autoencoder`.
+    """
+
+    def __init__(
+        self,
+        noise_dim: int = 64,
+        *,
+        hidden_dims: tuple[int, ...] | None = None,
+        discriminator_dims: tuple[int, ...] | None = None,
+        architecture: str = "mlp",
+        activation: str = "relu",
+        discriminator_activation: str = "leaky_relu",
+        output_activation: str | None = "auto",
+        loss: str = "bce",
+        n_critic: int = 1,
+        gp_weight: float = 10.0,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        input_scaling: str = "auto",
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ):
+        self.noise_dim = noise_dim
+        self.hidden_dims = hidden_dims
+        self.discriminator_dims = discriminator_dims
+        self.architecture = architecture
+        self.activation = activation
+        self.discriminator_activation = discriminator_activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.n_critic = n_critic
+        self.gp_weight = gp_weight
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.betas = betas
+        self.input_scaling = input_scaling
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # --- fitting ---------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Train on ``X`` (n, d) or images; sets ``generator_``, ``discriminator_``, ``history_``."""
+        X = self._check_input(X, reset=True)
+        self._check_gan_params()
+        self._fit_scaling(X)
+        device = self._device()
+        with seeded(self._seed(), device) as generator:
+            Xt = self._to_tensor(X)
+            self._set_output_activation(Xt)
+            self._build_networks()
+            self.history_ = []
+            phase = self._adversarial_phase("gan", self._generator_step, [self.generator_])
+            self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+        return self
+
+    def _check_gan_params(self) -> None:
+        if self.loss not in GAN_LOSSES:
+            raise DeepclustError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
+        if self.architecture not in ARCHITECTURES:
+            raise DeepclustError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if not isinstance(self.n_critic, (int, np.integer)) or self.n_critic < 1:
+            raise DeepclustError(f"n_critic must be a positive integer, got {self.n_critic!r}")
+        if not isinstance(self.noise_dim, (int, np.integer)) or self.noise_dim < 1:
+            raise DeepclustError(f"noise_dim must be a positive integer, got {self.noise_dim!r}")
+
+    def _set_output_activation(self, Xt: torch.Tensor) -> None:
+        if self.output_activation != "auto":
+            self.output_activation_ = self.output_activation
+        else:
+            in_unit_range = float(Xt.min()) >= 0.0 and float(Xt.max()) <= 1.0
+            self.output_activation_ = "sigmoid" if in_unit_range else None
+
+    @property
+    def _latent_dim(self) -> int:
+        """Size of the generator's input."""
+        return int(self.noise_dim)
+
+    def _build_networks(self) -> None:
+        """``generator_`` and ``discriminator_`` for ``input_shape_``, on the device."""
+        device = self._device()
+        self.generator_ = self._make_generator().to(device)
+        self.discriminator_ = self._make_discriminator(1).to(device)
+
+    def _make_generator(self) -> torch.nn.Module:
+        shape = self.input_shape_
+        if self.architecture == "conv":
+            return conv_generator(self._latent_dim, shape, tuple(self.hidden_dims or (64, 128)),
+                                  self.output_activation_)
+        return mlp_generator(self._latent_dim, shape, tuple(self.hidden_dims or (256, 512)),
+                             self.activation, self.output_activation_)
+
+    def _make_discriminator(self, out_features: int) -> torch.nn.Module:
+        shape = self.input_shape_
+        if self.architecture == "conv":
+            channels = self.discriminator_dims or self.hidden_dims or (64, 128)
+            return conv_discriminator(shape, out_features, tuple(channels))
+        widths = self.discriminator_dims or tuple(reversed(self.hidden_dims or (256, 512)))
+        return mlp_discriminator(shape, tuple(widths), out_features, self.discriminator_activation)
+
+    def _draw_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Generator input ``(n, noise_dim)``: standard normal noise."""
+        return torch.randn(n, self.noise_dim, generator=generator, device=self._device())
+
+    def _adversarial_phase(self, name: str, step, modules: list[torch.nn.Module]) -> Phase:
+        """The generator-side ``step`` over ``modules`` against ``discriminator_``."""
+
+        def discriminator_step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+            with torch.no_grad():
+                fake = self.generator_(self._draw_latent(xb.shape[0]))
+            loss = discriminator_loss(self.loss, self.discriminator_, xb, fake, self.gp_weight)
+            return {"loss": loss}
+
+        return Phase(
+            name=name,
+            step=step,
+            parameters=[p for m in modules for p in m.parameters()],
+            epochs=int(self.epochs),
+            lr=self.lr,
+            betas=tuple(self.betas),
+            modules=modules,
+            adversary=Adversary(
+                name="discriminator",
+                step=discriminator_step,
+                parameters=self.discriminator_.parameters(),
+                modules=[self.discriminator_],
+                steps=int(self.n_critic),
+            ),
+        )
+
+    def _generator_step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": self._adversarial_loss(self.generator_(self._draw_latent(xb.shape[0])))}
+
+    def _adversarial_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        """The generator's loss for fooling ``discriminator_`` with ``fake``."""
+        return generator_loss(self.loss, self.discriminator_(fake))
+
+    # --- using the fitted model ----------------------------------------------------------
+    def sample(self, n: int, random_state=None) -> np.ndarray:
+        """``n`` new samples ``(n, *input_shape)`` in the input's units."""
+        check_is_fitted(self, "generator_")
+        _check_count(n)
+        generator = torch.Generator(device=self._device()).manual_seed(draw_seed(random_state))
+        return self._generate(self._draw_latent(int(n), generator))
+
+    def _generate(self, latent: torch.Tensor) -> np.ndarray:
+        self.generator_.eval()
+        return self._from_tensor(self._apply(self.generator_, latent))
+
+    # --- persistence hooks (see io.py) ---------------------------------------------------
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {f"generator.{k}": v for k, v in self.generator_.state_dict().items()}
+        tensors.update({f"discriminator.{k}": v for k, v in self.discriminator_.state_dict().items()})
+        return {**tensors, **self._scaling_tensors()}
+
+    def _state_fitted(self) -> dict:
+        return {
+            "input_shape_": list(self.input_shape_),
+            "n_features_in_": int(self.n_features_in_),
+            "input_scaling_": self.input_scaling_,
+            "output_activation_": self.output_activation_,
+            "n_iter_": int(self.n_iter_),
+            "history_": self.history_,
+            **self._feature_names_state(),
+        }
+
+    def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
+        self.input_shape_ = tuple(int(s) for s in fitted["input_shape_"])
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        self._restore_feature_names(fitted)
+        self.input_scaling_ = fitted["input_scaling_"]
+        self.output_activation_ = fitted["output_activation_"]
+        self.n_iter_ = fitted["n_iter_"]
+        self.history_ = fitted["history_"]
+        self._build_networks()
+        for name in ("generator", "discriminator"):
+            module = getattr(self, f"{name}_")
+            load_module_state(module, tensors, f"{name}.")
+            module.eval()
+        self._restore_scaling(tensors)
+
+
+def _check_count(n) -> None:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise DeepclustError(f"n must be a positive integer, got {n!r}")
