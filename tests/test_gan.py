@@ -23,7 +23,7 @@ def ring():
 def clustergan(blobs):
     X, _ = blobs
     ae = Autoencoder(latent_dim=4, hidden_dims=(64,), epochs=10, random_state=0, device="cpu").fit(X)
-    return ClusterGAN(4, hidden_dims=(128, 128), epochs=200, lr=1e-3, autoencoder=ae, random_state=0,
+    return ClusterGAN(4, hidden_dims=(128, 128), epochs=100, lr=1e-3, autoencoder=ae, random_state=0,
                       device="cpu").fit(X)
 
 
@@ -60,7 +60,7 @@ def test_clustergan_outputs_and_history(blobs, clustergan):
     assert Z.shape == (400, 30 + 4) and Z.dtype == np.float32
     np.testing.assert_allclose(Z[:, 30:], proba, rtol=1e-5)
     phases = [h["phase"] for h in clustergan.history_]
-    assert phases == ["pretrain"] * 10 + ["encoder"] * 10 + ["clustergan"] * 200
+    assert phases == ["pretrain"] * 10 + ["encoder"] * 10 + ["clustergan"] * 100
     last = clustergan.history_[-1]
     for key in ("generator", "discriminator", "encoder_noise", "encoder_cluster", "loss"):
         assert np.isfinite(last[key]), key

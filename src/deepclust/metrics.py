@@ -87,8 +87,6 @@ def frechet_distance(features_a, features_b) -> float:
     ``‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^½)``: FID when the features come from an Inception
     network, and the same measure of sample quality in any classifier's feature space.
     """
-    from scipy.linalg import sqrtm
-
     a = np.asarray(features_a, dtype=np.float64)
     b = np.asarray(features_b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
@@ -97,6 +95,10 @@ def frechet_distance(features_a, features_b) -> float:
             f"got shapes {a.shape} and {b.shape}"
         )
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = sqrtm(cov_a @ cov_b).real  # tiny imaginary parts are rounding noise
-    distance = np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2) + np.trace(cov_a + cov_b - 2 * root)
-    return float(max(distance, 0.0))
+    # Tr((Σ_a Σ_b)^½) = Tr((Σ_a^½ Σ_b Σ_a^½)^½): symmetric eigenproblems, stable when a
+    # covariance is singular (e.g. dead ReLU features), where a general matrix root is not
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0, None)).sum()
+    mean_term = np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2)
+    return float(max(mean_term + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root, 0.0))

@@ -47,11 +47,12 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         n_clusters: int = 10,
         *,
         noise_dim: int = 30,
-        noise_std: float = 0.1,
+        noise_std: float = 0.5,
         beta_n: float = 10.0,
         beta_c: float = 10.0,
-        init: str = "ae-kmeans",
+        init: str = "n2d",
         init_epochs: int = 10,
+        beta_init: float = 1.0,
         pretrain_epochs: int = 20,
         latent_dim: int = 10,
         autoencoder=None,
@@ -61,13 +62,13 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         activation: str = "relu",
         discriminator_activation: str = "leaky_relu",
         output_activation: str | None = "auto",
-        loss: str = "bce",
-        n_critic: int = 1,
+        loss: str = "wgan-gp",
+        n_critic: int = 5,
         gp_weight: float = 10.0,
-        epochs: int = 50,
+        epochs: int = 30,
         batch_size: int = 64,
-        lr: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.5, 0.9),
         input_scaling: str = "auto",
         device: str = "auto",
         random_state=None,
@@ -79,6 +80,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         self.beta_c = beta_c
         self.init = init
         self.init_epochs = init_epochs
+        self.beta_init = beta_init
         self.pretrain_epochs = pretrain_epochs
         self.latent_dim = latent_dim
         self.autoencoder = autoencoder
@@ -117,6 +119,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
             )
             self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
             self.labels_ = self._encode_logits(Xt).argmax(dim=1).cpu().numpy()
+        self._init_targets = None  # needed only while training
         return self
 
     def _warm_start_encoder(self, X: np.ndarray, Xt: torch.Tensor, generator: torch.Generator) -> None:
@@ -126,6 +129,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         cluster of real data, which random initialisation often fails to do (two codes share a
         mode while another mode gets none).
         """
+        self._init_targets = None
         if self.init == "none":
             return
         from . import REGISTRY
@@ -139,7 +143,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
             verbose=self.verbose, random_state=int(torch.randint(2**31 - 1, (1,), generator=generator)),
         ).fit(X)
         self.history_ += clusterer.history_
-        targets = torch.as_tensor(clusterer.labels_, device=Xt.device)
+        targets = self._init_targets = torch.as_tensor(clusterer.labels_, device=Xt.device)
 
         def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
             return {"loss": F.cross_entropy(self.encoder_(xb)[:, self.noise_dim:], targets[index])}
@@ -182,12 +186,17 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         encoded = self.encoder_(fake)
         noise_error = F.mse_loss(encoded[:, : self.noise_dim], noise)
         cluster_error = F.cross_entropy(encoded[:, self.noise_dim:], codes)
-        return {
+        parts = {
             "loss": adversarial + self.beta_n * noise_error + self.beta_c * cluster_error,
             "generator": adversarial,
             "encoder_noise": noise_error,
             "encoder_cluster": cluster_error,
         }
+        if self._init_targets is not None and self.beta_init > 0:
+            real_error = F.cross_entropy(self.encoder_(xb)[:, self.noise_dim:], self._init_targets[index])
+            parts["loss"] = parts["loss"] + self.beta_init * real_error
+            parts["encoder_init"] = real_error
+        return parts
 
     # --- the clustering contract ---------------------------------------------------------
     def _encode_logits(self, Xt: torch.Tensor) -> torch.Tensor:
