@@ -67,6 +67,17 @@ def expect_tensor(tensors: dict[str, torch.Tensor], name: str, shape: tuple) -> 
     return tensor
 
 
+def check_n_clusters(k, n_samples: int) -> None:
+    """Refuse a cluster count that is not an integer >= 2 or exceeds the number of samples."""
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
+        raise DeepclustError(f"n_clusters must be an integer >= 2, got {k!r}")
+    if n_samples < k:
+        raise DeepclustError(
+            f"n_samples={n_samples} is fewer than n_clusters={k}: "
+            "a clustering needs at least one sample per cluster"
+        )
+
+
 def load_module_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> None:
     """Fill ``module`` from the tensors named ``prefix + name``; a clear error on any mismatch."""
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -145,6 +156,25 @@ class TorchEstimator:
     def _restore_feature_names(self, fitted: dict) -> None:
         if "feature_names_in_" in fitted:
             self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+
+    def _input_fitted_state(self) -> dict:
+        """What a network fitted directly on the input records: shapes, scaling, history."""
+        return {
+            "input_shape_": list(self.input_shape_),
+            "n_features_in_": int(self.n_features_in_),
+            "input_scaling_": self.input_scaling_,
+            "n_iter_": int(self.n_iter_),
+            "history_": self.history_,
+            **self._feature_names_state(),
+        }
+
+    def _restore_input_fitted_state(self, fitted: dict) -> None:
+        self.input_shape_ = tuple(int(s) for s in fitted["input_shape_"])
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        self._restore_feature_names(fitted)
+        self.input_scaling_ = fitted["input_scaling_"]
+        self.n_iter_ = fitted["n_iter_"]
+        self.history_ = fitted["history_"]
 
     def save(self, path) -> None:
         """Write the fitted model as ``config.json`` + ``model.safetensors`` (folder or ``.zip``)."""
@@ -233,14 +263,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
 
     # --- shared pieces -------------------------------------------------------------------
     def _check_params(self, X: np.ndarray) -> None:
-        k = self.n_clusters
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
-            raise DeepclustError(f"n_clusters must be an integer >= 2, got {k!r}")
-        if X.shape[0] < k:
-            raise DeepclustError(
-                f"n_samples={X.shape[0]} is fewer than n_clusters={k}: "
-                "a clustering needs at least one sample per cluster"
-            )
+        check_n_clusters(self.n_clusters, X.shape[0])
         self._augmenter()  # refuse augment=True on non-image data before any training
 
     def _autoencoder_params(self) -> dict:

@@ -324,13 +324,18 @@ def _draw_samples(model, n: int, cluster: int | None, seed: int) -> tuple[np.nda
     return model.sample(n, cluster=cluster, random_state=seed, return_labels=True)
 
 
-def _samples_grid(model, n_per_cluster: int, title: str, cluster: int | None = None, seed: int = 0) -> bytes:
-    """PNG of generated images: one row per cluster (or rows of ten for a plain GAN)."""
+def _samples_grid(
+    model, n_per_cluster: int, title: str, cluster: int | None = None, seed: int = 0
+) -> bytes:
+    """PNG of generated images: one row per cluster (or rows of ten for a plain GAN). Every row
+    draws the same noise, so a column shows one noise vector across the clusters."""
     from . import plotting
 
     if hasattr(model, "n_clusters"):
         clusters = [cluster] if cluster is not None else range(model.n_clusters)
-        images = np.concatenate([model.sample(n_per_cluster, cluster=k, random_state=seed) for k in clusters])
+        images = np.concatenate(
+            [model.sample(n_per_cluster, cluster=k, random_state=seed) for k in clusters]
+        )
         labels = np.repeat(list(clusters), n_per_cluster)
     else:
         images = model.sample(n_per_cluster * 10, random_state=seed)
@@ -349,15 +354,14 @@ def _samples_file(X: np.ndarray, clusters: np.ndarray | None, suffix: str, featu
         arrays = {"X": X} if clusters is None else {"X": X, "cluster": clusters}
         np.savez(buffer, **arrays)
     else:
+        import pandas as pd
+
         flat = X.reshape(len(X), -1)
-        names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(flat.shape[1])]
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(names + (["cluster"] if clusters is not None else []))
-        for i, row in enumerate(flat):
-            values = [repr(float(v)) for v in row]
-            writer.writerow(values + ([int(clusters[i])] if clusters is not None else []))
-        buffer.write(text.getvalue().encode("utf-8"))
+        names = [str(f) for f in feature_names] if feature_names is not None else None
+        table = pd.DataFrame(flat, columns=names or [f"x{i}" for i in range(flat.shape[1])])
+        if clusters is not None:
+            table["cluster"] = clusters
+        buffer.write(table.to_csv(index=False, lineterminator="\n").encode("utf-8"))
     return buffer.getvalue()
 
 
@@ -554,11 +558,12 @@ def sample(
                 f"--cluster {cluster}: {model} has clusters 0 to {estimator.n_clusters - 1}"
             )
         X, clusters = _draw_samples(estimator, n, cluster, seed)
-        data = _samples_file(X, clusters, out.suffix.lower(), getattr(estimator, "feature_names_in_", None))
+        names = getattr(estimator, "feature_names_in_", None)
+        data = _samples_file(X, clusters, out.suffix.lower(), names)
         png = None
         if len(estimator.input_shape_) in (2, 3):
-            png = _samples_grid(estimator, min(n, SAMPLES_PER_CLUSTER), f"{type(estimator).__name__}: generated samples",
-                                cluster=cluster, seed=seed)
+            title = f"{type(estimator).__name__}: generated samples"
+            png = _samples_grid(estimator, min(n, SAMPLES_PER_CLUSTER), title, cluster, seed)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -200,22 +200,10 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         return {**tensors, **self._scaling_tensors()}
 
     def _state_fitted(self) -> dict:
-        return {
-            "input_shape_": list(self.input_shape_),
-            "n_features_in_": int(self.n_features_in_),
-            "input_scaling_": self.input_scaling_,
-            "n_iter_": int(self.n_iter_),
-            "history_": self.history_,
-            **self._feature_names_state(),
-        }
+        return self._input_fitted_state()
 
     def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
-        self.input_shape_ = tuple(int(s) for s in fitted["input_shape_"])
-        self.n_features_in_ = int(fitted["n_features_in_"])
-        self._restore_feature_names(fitted)
-        self.input_scaling_ = fitted["input_scaling_"]
-        self.n_iter_ = fitted["n_iter_"]
-        self.history_ = fitted["history_"]
+        self._restore_input_fitted_state(fitted)
         device = self._device()
         network = self._build_network(self.input_shape_)
         load_module_state(network, tensors, "network.")

@@ -108,6 +108,7 @@ def run_phase(
     """
     if phase.epochs <= 0:
         return 0
+
     def optimizer_for(parameters) -> torch.optim.Optimizer:
         params = [p for p in parameters if p.requires_grad]
         return make_optimizer(phase.optimizer, params, phase.lr, phase.weight_decay, phase.betas)
