@@ -414,3 +414,19 @@ def test_fit_clustergan_writes_a_grid_of_generated_samples(tmp_path):
     sampled = tmp_path / "new.npy"
     assert invoke("sample", out / "model", "--n", "4", "--out", sampled).exit_code == 0
     assert np.load(sampled).shape == (4, 8, 8)
+
+
+def test_sample_from_a_plain_gan_on_a_table(tmp_path):
+    from deepclust import GAN
+
+    table = pd.DataFrame(np.random.default_rng(0).normal(size=(64, 3)), columns=["a", "b", "c"])
+    path = tmp_path / "gan"
+    GAN(noise_dim=2, hidden_dims=(8,), epochs=1, random_state=0, device="cpu").fit(table).save(path)
+    out = tmp_path / "new.csv"
+    result = invoke("sample", path, "--n", "5", "--out", out)
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["a", "b", "c"] and len(written) == 5
+    assert not out.with_suffix(".png").exists()  # a table has no image grid
+    assert_user_error(invoke("sample", path, "--cluster", "0", "--out", tmp_path / "x.npy"),
+                      "GAN model has no clusters")
