@@ -118,6 +118,7 @@ def test_article_networks_are_expressed_exactly():
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (1, 13, 13)])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # one epoch on noise
 def test_conv_networks_on_images(shape):
     rng = np.random.default_rng(0)
     X = (rng.random((32, *shape)) * 255).round().astype(np.float32)
@@ -127,7 +128,8 @@ def test_conv_networks_on_images(shape):
     assert samples.shape == (3, *shape)
     assert samples.min() >= 0 and samples.max() <= 255  # sigmoid output, back in pixel units
     assert model.predict(X).shape == (32,)
-    assert model.history_[-1]["phase"] == "clustergan" and "discriminator" in model.history_[-1]
+    game = [h for h in model.history_ if h["phase"] == "clustergan"]
+    assert len(game) == 1 and "discriminator" in game[0]
 
 
 def test_wgan_critic_updates_per_generator_update(blobs):

@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 
 from conftest import FAST
-from deepclust import DCN, N2D, AEKMeans, Autoencoder, ClusterGAN, DeepclustError, cluster_accuracy
+from deepclust import (DCN, N2D, AEKMeans, Autoencoder, ClusterGAN, DeepclustError, TrainingDiverged,
+                       cluster_accuracy)
 from deepclust.base import DeepClusterer
 from deepclust.methods import REGISTRY
+from deepclust.training import Adversary, Phase, run_phase
 
 
 #: per-method settings on top of FAST: ClusterGAN's game needs more (cheap) epochs to settle
@@ -177,3 +180,37 @@ def test_n2d_soft_assignments_and_new_points(blobs):
     assert cluster_accuracy(y[300:], model.predict(X[300:])) == 1.0
     with pytest.raises(DeepclustError, match="covariance_type must be 'full' or 'diag'"):
         N2D(4, covariance_type="tied").fit(X)
+
+
+def test_a_diverging_loss_stops_training_with_where_and_what_to_try():
+    X = np.full((64, 4), 1e20, dtype=np.float32)  # squared error overflows float32
+    model = Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=3, input_scaling="none",
+                        random_state=0, device="cpu")
+    with pytest.raises(TrainingDiverged, match=r"training diverged: the training loss is inf in "
+                       r"phase 'pretrain', epoch 1, batch 1; try a lower learning rate \(lr\)"):
+        model.fit(X)
+
+
+def test_a_diverging_adversary_is_named():
+    X = torch.zeros(8, 2)
+    weight = torch.nn.Parameter(torch.ones(1))
+    phase = Phase(
+        name="gan", step=lambda xb, index: {"loss": weight.sum()}, parameters=[weight], epochs=1,
+        adversary=Adversary(name="discriminator", parameters=[weight],
+                            step=lambda xb, index: {"loss": weight.sum() * float("nan")}),
+    )
+    with pytest.raises(TrainingDiverged, match="the discriminator loss is nan in phase 'gan', "
+                                               "epoch 1, batch 1"):
+        run_phase(phase, X, 4, torch.Generator().manual_seed(0), [])
+
+
+def test_empty_clusters_raise_a_convergence_warning_and_are_recorded():
+    """Eight clusters asked of two tight groups, from an untrained encoder: most stay empty."""
+    rng = np.random.default_rng(0)
+    X = np.repeat(np.eye(2, 6, dtype=np.float32), 20, axis=0) + 0.01 * rng.standard_normal((40, 6))
+    model = ClusterGAN(8, hidden_dims=(8,), epochs=1, init="none", random_state=0, device="cpu")
+    with pytest.warns(ConvergenceWarning, match=r"of 8 clusters ended empty \(cluster sizes \["):
+        model.fit(X.astype(np.float32))
+    record = model.history_[-1]
+    assert record["phase"] == "result" and record["empty_clusters"] == 8 - len(set(model.labels_))
+    assert sum(record["cluster_sizes"]) == 40

@@ -2,7 +2,7 @@
 from importlib import metadata
 
 from . import datasets
-from .exceptions import DeepclustError, ModelFileError
+from .exceptions import DeepclustError, ModelFileError, TrainingDiverged
 from .io import load
 from .methods import DCN, DEC, GAN, IDEC, N2D, REGISTRY, AEKMeans, Autoencoder, ClusterGAN, VaDE
 from .metrics import ari, cluster_accuracy, evaluate, nmi, purity
@@ -24,6 +24,7 @@ __all__ = [
     "ModelFileError",
     "N2D",
     "REGISTRY",
+    "TrainingDiverged",
     "VaDE",
     "ari",
     "cluster_accuracy",

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -75,6 +76,20 @@ def check_n_clusters(k, n_samples: int) -> None:
         raise DeepclustError(
             f"n_samples={n_samples} is fewer than n_clusters={k}: "
             "a clustering needs at least one sample per cluster"
+        )
+
+
+def warn_if_clusters_empty(labels: np.ndarray, n_clusters: int, history: list[dict]) -> None:
+    """A ``ConvergenceWarning``, also recorded in ``history``, when clusters ended with no sample."""
+    sizes = np.bincount(labels, minlength=n_clusters)
+    empty = int((sizes == 0).sum())
+    if empty:
+        history.append({"phase": "result", "empty_clusters": empty, "cluster_sizes": sizes.tolist()})
+        warnings.warn(
+            f"{empty} of {n_clusters} clusters ended empty (cluster sizes {sizes.tolist()}): the "
+            "clustering degenerated; try another random_state, fewer clusters or longer pretraining",
+            ConvergenceWarning,
+            stacklevel=3,
         )
 
 
@@ -219,6 +234,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
             self._init_clusters(self.autoencoder_._encode(Xt), seed)
             self.n_iter_ = self._fit_clusters(Xt, generator)
             self.labels_ = self._assign(self.autoencoder_._encode(Xt)).cpu().numpy()
+        warn_if_clusters_empty(self.labels_, self.n_clusters, self.history_)
         return self
 
     def predict(self, X) -> np.ndarray:

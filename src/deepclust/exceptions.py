@@ -10,3 +10,7 @@ class DeepclustError(ValueError):
 
 class ModelFileError(DeepclustError):
     """A saved model that cannot be loaded: missing, truncated, tampered or mismatched."""
+
+
+class TrainingDiverged(DeepclustError):
+    """A loss became NaN or infinite during training; the message names where and what to try."""

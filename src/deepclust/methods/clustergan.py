@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import check_n_clusters, expect_tensor, load_module_state
+from ..base import check_n_clusters, expect_tensor, load_module_state, warn_if_clusters_empty
 from ..exceptions import DeepclustError
 from ..training import Phase, draw_seed, run_phase, seeded
 from .gan import GAN, _check_count
@@ -124,6 +124,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
             self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
             self.labels_ = self._encode_logits(Xt).argmax(dim=1).cpu().numpy()
         self._init_targets = None  # needed only while training
+        warn_if_clusters_empty(self.labels_, self.n_clusters, self.history_)
         return self
 
     def _warm_start_encoder(self, X: np.ndarray, Xt: torch.Tensor, generator: torch.Generator) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..exceptions import DeepclustError
+from ..exceptions import DeepclustError, TrainingDiverged
 from .callbacks import ProgressBar
 
 #: ``step(batch, index) -> {"loss": scalar tensor, other named parts...}``
@@ -139,7 +139,8 @@ def run_phase(
             totals: dict[str, torch.Tensor] = {}
             adversary_totals: dict[str, torch.Tensor] = {}
             seen = adversary_seen = 0
-            for index in sampler:
+            for batch_number, index in enumerate(sampler, start=1):
+                where = (phase.name, epoch + 1, batch_number)
                 if phase.on_batch_start is not None and phase.on_batch_start(step_count):
                     stopped = True
                     break
@@ -150,11 +151,12 @@ def run_phase(
                 batches += 1
                 bar.advance()
                 if adversary is not None:
-                    _update(adversary_optimizer, adversary.step(batch, index), adversary_totals, weight)
+                    _update(adversary_optimizer, adversary.step(batch, index), adversary_totals,
+                            weight, (*where, adversary.name))
                     adversary_seen += weight
                     if batches % main_every:
                         continue
-                _update(optimizer, phase.step(batch, index), totals, weight)
+                _update(optimizer, phase.step(batch, index), totals, weight, (*where, "training"))
                 if scheduler is not None:
                     scheduler.step()
                 step_count += 1
@@ -186,9 +188,25 @@ def run_phase(
 
 
 def _update(
-    optimizer: torch.optim.Optimizer, parts: dict[str, torch.Tensor], totals: dict, weight: int
+    optimizer: torch.optim.Optimizer,
+    parts: dict[str, torch.Tensor],
+    totals: dict,
+    weight: int,
+    where: tuple[str, int, int, str],
 ) -> None:
-    """One gradient step on ``parts["loss"]``; adds every part, times ``weight``, to ``totals``."""
+    """One gradient step on ``parts["loss"]``; adds every part, times ``weight``, to ``totals``.
+
+    A NaN or infinite loss stops training before it reaches the weights, with a message naming
+    ``where``: (phase, epoch, batch, whose loss).
+    """
+    loss = parts["loss"]
+    if not torch.isfinite(loss):
+        phase, epoch, batch, whose = where
+        raise TrainingDiverged(
+            f"training diverged: the {whose} loss is {float(loss.detach())} in phase {phase!r}, epoch "
+            f"{epoch}, batch {batch}; try a lower learning rate (lr) or standardised input "
+            "(input_scaling='standard')"
+        )
     optimizer.zero_grad(set_to_none=True)
     parts["loss"].backward()
     optimizer.step()
