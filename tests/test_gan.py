@@ -189,6 +189,11 @@ def test_bad_sample_arguments(clustergan, kwargs, message):
         clustergan.sample(**kwargs)
 
 
+def test_bad_augment_count(blobs, clustergan):
+    with pytest.raises(DeepclustError, match="n_per_cluster must be a positive integer, got 0"):
+        clustergan.augment(blobs[0], n_per_cluster=0)
+
+
 def test_sampling_leaves_the_global_rng_alone(clustergan):
     torch.manual_seed(1)
     expected = torch.rand(1)

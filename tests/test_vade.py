@@ -46,7 +46,7 @@ def test_sample_is_seeded_and_survives_save_load(fitted, tmp_path):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(n=0), "n must be a positive integer, got 0"),
-    (dict(n=3, cluster=4), r"cluster must be in \[0, 3\], got 4"),
+    (dict(n=3, cluster=4), r"cluster must be an integer in \[0, 3\], got 4"),
 ])
 def test_bad_sample_arguments(fitted, kwargs, message):
     with pytest.raises(DeepclustError, match=message):

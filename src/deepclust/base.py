@@ -79,6 +79,18 @@ def check_n_clusters(k, n_samples: int) -> None:
         )
 
 
+def check_draw(n, cluster=None, n_clusters: int | None = None, name: str = "n") -> None:
+    """Refuse a sample count ``n`` that is not a positive integer, or a ``cluster`` that is not
+    an integer in ``[0, n_clusters)``, with the generative models' shared messages."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise DeepclustError(f"{name} must be a positive integer, got {n!r}")
+    if cluster is not None and (
+        not isinstance(cluster, (int, np.integer)) or isinstance(cluster, bool)
+        or not 0 <= cluster < n_clusters
+    ):
+        raise DeepclustError(f"cluster must be an integer in [0, {n_clusters - 1}], got {cluster!r}")
+
+
 def warn_if_clusters_empty(labels: np.ndarray, n_clusters: int, history: list[dict]) -> None:
     """A ``ConvergenceWarning``, also recorded in ``history``, when clusters ended with no sample."""
     sizes = np.bincount(labels, minlength=n_clusters)

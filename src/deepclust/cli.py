@@ -296,8 +296,8 @@ def _write_plots(model, dataset: _Dataset, method: str, out: Path) -> list[str]:
             dataset.X, model.labels_, title=f"{method}: samples of each cluster"
         )
     if hasattr(model, "sample") and len(model.input_shape_) in (2, 3):  # generative, on images
-        renderers[SAMPLES_PNG] = lambda: _samples_grid(
-            model, SAMPLES_PER_CLUSTER, f"{method}: generated samples"
+        renderers[SAMPLES_PNG] = lambda: plotting.generated_samples_grid(
+            model, SAMPLES_PER_CLUSTER, title=f"{method}: generated samples"
         )
     written = []
     for name, render in renderers.items():
@@ -322,26 +322,6 @@ def _draw_samples(model, n: int, cluster: int | None, seed: int) -> tuple[np.nda
             raise DeepclustError(f"--cluster: a {type(model).__name__} model has no clusters")
         return model.sample(n, random_state=seed), None
     return model.sample(n, cluster=cluster, random_state=seed, return_labels=True)
-
-
-def _samples_grid(
-    model, n_per_cluster: int, title: str, cluster: int | None = None, seed: int = 0
-) -> bytes:
-    """PNG of generated images: one row per cluster (or rows of ten for a plain GAN). Every row
-    draws the same noise, so a column shows one noise vector across the clusters."""
-    from . import plotting
-
-    if hasattr(model, "n_clusters"):
-        clusters = [cluster] if cluster is not None else range(model.n_clusters)
-        images = np.concatenate(
-            [model.sample(n_per_cluster, cluster=k, random_state=seed) for k in clusters]
-        )
-        labels = np.repeat(list(clusters), n_per_cluster)
-    else:
-        images = model.sample(n_per_cluster * 10, random_state=seed)
-        labels = np.arange(len(images)) // n_per_cluster
-    return plotting.cluster_gallery(images, labels, n_per_cluster, title=title,
-                                    row_label="cluster" if hasattr(model, "n_clusters") else "row")
 
 
 def _samples_file(X: np.ndarray, clusters: np.ndarray | None, suffix: str, feature_names) -> bytes:
@@ -562,8 +542,12 @@ def sample(
         data = _samples_file(X, clusters, out.suffix.lower(), names)
         png = None
         if len(estimator.input_shape_) in (2, 3):
-            title = f"{type(estimator).__name__}: generated samples"
-            png = _samples_grid(estimator, min(n, SAMPLES_PER_CLUSTER), title, cluster, seed)
+            from .plotting import generated_samples_grid
+
+            png = generated_samples_grid(
+                estimator, min(n, SAMPLES_PER_CLUSTER), cluster=cluster, seed=seed,
+                title=f"{type(estimator).__name__}: generated samples",
+            )
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -236,6 +236,28 @@ def cluster_gallery(
     return _png(fig)
 
 
+def generated_samples_grid(
+    model, n_per_cluster: int = 10, *, title: str = "Generated samples", cluster: int | None = None,
+    seed: int = 0,
+) -> bytes:
+    """Images drawn from a fitted generative model (GAN, ClusterGAN, VaDE); PNG bytes.
+
+    One row per cluster (only ``cluster`` when given), or rows of ``n_per_cluster`` for a model
+    without clusters. Every row draws with the same ``seed``, so a column shows one noise vector
+    across the clusters.
+    """
+    if hasattr(model, "n_clusters"):
+        clusters = [cluster] if cluster is not None else list(range(model.n_clusters))
+        images = np.concatenate(
+            [model.sample(n_per_cluster, cluster=k, random_state=seed) for k in clusters]
+        )
+        return cluster_gallery(images, np.repeat(clusters, n_per_cluster), n_per_cluster,
+                               title=title)
+    images = model.sample(n_per_cluster * 10, random_state=seed)
+    return cluster_gallery(images, np.arange(len(images)) // n_per_cluster, n_per_cluster,
+                           title=title, row_label="row")
+
+
 def _numeric(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return None

@@ -7,10 +7,11 @@ import torch.nn.functional as F
 from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import check_n_clusters, expect_tensor, load_module_state, warn_if_clusters_empty
+from ..base import (check_draw, check_n_clusters, expect_tensor, load_module_state,
+                    warn_if_clusters_empty)
 from ..exceptions import DeepclustError
-from ..training import Phase, draw_seed, run_phase, seeded
-from .gan import GAN, _check_count
+from ..training import Phase, draw_seed, run_phase
+from .gan import GAN
 
 
 class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
@@ -107,25 +108,20 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     # --- fitting ---------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Train generator, discriminator and encoder on ``X``; sets ``labels_`` (via the encoder)."""
-        X = self._check_input(X, reset=True)
-        self._check_gan_params()
-        check_n_clusters(self.n_clusters, X.shape[0])
-        self._fit_scaling(X)
-        device = self._device()
-        with seeded(self._seed(), device) as generator:
-            Xt = self._to_tensor(X)
-            self._set_output_activation(Xt)
-            self._build_networks()
-            self.history_ = []
-            self._warm_start_encoder(X, Xt, generator)
-            phase = self._adversarial_phase(
-                "clustergan", self._generator_step, [self.generator_, self.encoder_]
-            )
-            self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
-            self.labels_ = self._encode_logits(Xt).argmax(dim=1).cpu().numpy()
+        super().fit(X)
         self._init_targets = None  # needed only while training
         warn_if_clusters_empty(self.labels_, self.n_clusters, self.history_)
         return self
+
+    def _check_params(self, X: np.ndarray) -> None:
+        super()._check_params(X)
+        check_n_clusters(self.n_clusters, X.shape[0])
+
+    def _train(self, X: np.ndarray, Xt: torch.Tensor, generator: torch.Generator) -> None:
+        """Warm-start the encoder, play the game, then cluster ``X`` with the encoder."""
+        self._warm_start_encoder(X, Xt, generator)
+        self.n_iter_ = self._play("clustergan", [self.generator_, self.encoder_], Xt, generator)
+        self.labels_ = self._encode(Xt)[:, self.noise_dim:].argmax(dim=1).cpu().numpy()
 
     def _warm_start_encoder(self, X: np.ndarray, Xt: torch.Tensor, generator: torch.Generator) -> None:
         """Teach the encoder the clusters of ``init`` (an autoencoder clusterer) on the real data.
@@ -204,15 +200,14 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         return parts
 
     # --- the clustering contract ---------------------------------------------------------
-    def _encode_logits(self, Xt: torch.Tensor) -> torch.Tensor:
+    def _encode(self, Xt: torch.Tensor) -> torch.Tensor:
+        """The encoder's output ``(ẑ_n, code logits)``, ``(n, noise_dim + n_clusters)``."""
         self.encoder_.eval()
-        return self._apply(lambda xb: self.encoder_(xb)[:, self.noise_dim:], Xt)
+        return self._apply(self.encoder_, Xt)
 
     def _encoded(self, X) -> torch.Tensor:
         check_is_fitted(self, "labels_")
-        Xt = self._to_tensor(self._check_input(X, reset=False))
-        self.encoder_.eval()
-        return self._apply(self.encoder_, Xt)
+        return self._encode(self._to_tensor(self._check_input(X, reset=False)))
 
     def predict(self, X) -> np.ndarray:
         """Cluster index of each sample, ``(n,)`` int64: the encoder's most likely code."""
@@ -247,11 +242,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         ``return_labels=True`` also returns the cluster of each sample, ``(n,)`` int64.
         """
         check_is_fitted(self, "labels_")
-        _check_count(n)
-        if cluster is not None and (
-            not isinstance(cluster, (int, np.integer)) or not 0 <= cluster < self.n_clusters
-        ):
-            raise DeepclustError(f"cluster must be an integer in [0, {self.n_clusters - 1}], got {cluster!r}")
+        check_draw(n, cluster, self.n_clusters)
         generator = torch.Generator(device=self._device()).manual_seed(draw_seed(random_state))
         noise, codes = self._draw_codes(int(n), generator, cluster)
         samples = self._generate(self._latent(noise, codes))
@@ -264,7 +255,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         ``n_clusters · n_per_cluster`` new samples; ``labels`` holds ``predict(X)`` for the real
         rows and the generating cluster for the new ones. New rows start at ``len(X)``.
         """
-        _check_count(n_per_cluster)
+        check_draw(n_per_cluster, name="n_per_cluster")
         real = self._check_input(X, reset=False)
         labels = [self.predict(real)]
         parts = [real]

@@ -6,7 +6,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import TorchEstimator, load_module_state
+from ..base import TorchEstimator, check_draw, load_module_state
 from ..exceptions import DeepclustError
 from ..nn.gan import (
     GAN_LOSSES,
@@ -98,19 +98,21 @@ class GAN(TorchEstimator, BaseEstimator):
     def fit(self, X, y=None):
         """Train on ``X`` (n, d) or images; sets ``generator_``, ``discriminator_``, ``history_``."""
         X = self._check_input(X, reset=True)
-        self._check_gan_params()
+        self._check_params(X)
         self._fit_scaling(X)
-        device = self._device()
-        with seeded(self._seed(), device) as generator:
+        with seeded(self._seed(), self._device()) as generator:
             Xt = self._to_tensor(X)
             self._set_output_activation(Xt)
             self._build_networks()
             self.history_ = []
-            phase = self._adversarial_phase("gan", self._generator_step, [self.generator_])
-            self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+            self._train(X, Xt, generator)
         return self
 
-    def _check_gan_params(self) -> None:
+    def _train(self, X: np.ndarray, Xt: torch.Tensor, generator: torch.Generator) -> None:
+        """Everything after the networks are built; subclasses add phases around the game."""
+        self.n_iter_ = self._play("gan", [self.generator_], Xt, generator)
+
+    def _check_params(self, X: np.ndarray) -> None:
         if self.loss not in GAN_LOSSES:
             raise DeepclustError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
         if self.architecture not in ARCHITECTURES:
@@ -158,8 +160,10 @@ class GAN(TorchEstimator, BaseEstimator):
         """Generator input ``(n, noise_dim)``: standard normal noise."""
         return torch.randn(n, self.noise_dim, generator=generator, device=self._device())
 
-    def _adversarial_phase(self, name: str, step, modules: list[torch.nn.Module]) -> Phase:
-        """The generator-side ``step`` over ``modules`` against ``discriminator_``."""
+    def _play(
+        self, name: str, modules: list[torch.nn.Module], Xt: torch.Tensor, generator: torch.Generator
+    ) -> int:
+        """Train ``modules`` on ``_generator_step`` against ``discriminator_``; epochs run."""
 
         def discriminator_step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
             with torch.no_grad():
@@ -167,9 +171,9 @@ class GAN(TorchEstimator, BaseEstimator):
             loss = discriminator_loss(self.loss, self.discriminator_, xb, fake, self.gp_weight)
             return {"loss": loss}
 
-        return Phase(
+        phase = Phase(
             name=name,
-            step=step,
+            step=self._generator_step,
             parameters=[p for m in modules for p in m.parameters()],
             epochs=int(self.epochs),
             lr=self.lr,
@@ -183,6 +187,7 @@ class GAN(TorchEstimator, BaseEstimator):
                 steps=int(self.n_critic),
             ),
         )
+        return run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
 
     def _generator_step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"loss": self._adversarial_loss(self.generator_(self._draw_latent(xb.shape[0])))}
@@ -195,7 +200,7 @@ class GAN(TorchEstimator, BaseEstimator):
     def sample(self, n: int, random_state=None) -> np.ndarray:
         """``n`` new samples ``(n, *input_shape)`` in the input's units."""
         check_is_fitted(self, "generator_")
-        _check_count(n)
+        check_draw(n)
         generator = torch.Generator(device=self._device()).manual_seed(draw_seed(random_state))
         return self._generate(self._draw_latent(int(n), generator))
 
@@ -222,7 +227,3 @@ class GAN(TorchEstimator, BaseEstimator):
             module.eval()
         self._restore_scaling(tensors)
 
-
-def _check_count(n) -> None:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise DeepclustError(f"n must be a positive integer, got {n!r}")

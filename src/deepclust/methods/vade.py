@@ -9,8 +9,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..base import DeepClusterer, expect_tensor
-from ..exceptions import DeepclustError
+from ..base import DeepClusterer, check_draw, expect_tensor
 from ..training import Phase, draw_seed, run_phase
 from .autoencoder import reconstruction_loss
 
@@ -159,10 +158,7 @@ class VaDE(DeepClusterer):
         with probabilities ``π``. ``return_labels=True`` also returns each draw's component.
         """
         check_is_fitted(self, "labels_")
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise DeepclustError(f"n must be a positive integer, got {n!r}")
-        if cluster is not None and not 0 <= int(cluster) < self.n_clusters:
-            raise DeepclustError(f"cluster must be in [0, {self.n_clusters - 1}], got {cluster!r}")
+        check_draw(n, cluster, self.n_clusters)
         device = self._centers.device
         generator = torch.Generator(device=device).manual_seed(draw_seed(random_state))
         if cluster is None:
