@@ -17,8 +17,9 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -37,10 +38,16 @@ EMBEDDING_PNG = "embedding.png"
 CLUSTERS_PNG = "clusters.png"
 HISTORY_PNG = "history.png"
 SAMPLES_PNG = "samples.png"
+CLUSTERS_JSON = "clusters.json"
+#: per cluster: characteristic words (text), typical members shown on the terminal
+TERMS_PER_CLUSTER = 8
+EXAMPLES_PER_CLUSTER = 3
 #: generated samples shown per cluster in samples.png
 SAMPLES_PER_CLUSTER = 10
 #: file types ``deepclust sample`` writes
 SAMPLE_SUFFIXES = (".npy", ".npz", ".csv")
+#: on small data the default pretraining epochs are raised to give at least this many steps
+MIN_PRETRAIN_STEPS = 500
 #: the embedding map encodes at most this many samples (a seeded subset)
 EMBED_POINTS = 10_000
 DEBUG_ENV = "DEEPCLUST_DEBUG"
@@ -68,15 +75,22 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    typer.echo(f"warning: {_one_line(str(message))}", err=True)
+
+
 def _debug() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn :class:`DeepclustError` into the one-line error and exit status 2."""
+    """Turn :class:`DeepclustError` into the one-line error and exit status 2; warnings (skipped
+    files, empty clusters) are printed as one ``warning: ...`` line each."""
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            yield
     except DeepclustError as exc:
         if _debug():
             raise
@@ -154,6 +168,31 @@ def _parse_hidden_dims(text: str | None) -> tuple[int, ...] | None:
     return dims
 
 
+def _parse_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise DeepclustError(f"expected comma-separated column names, got {text!r}")
+    return names
+
+
+def _parse_image_size(text: str | None) -> tuple[int, int] | None:
+    """``"64"`` → (64, 64); ``"64x48"`` → (64, 48), width first."""
+    if text is None:
+        return None
+    parts = text.lower().split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) == 1:
+        size = size * 2
+    if len(size) != 2 or min(size) < 4:
+        raise DeepclustError(f"--image-size must be WIDTHxHEIGHT or N, at least 4 pixels, got {text!r}")
+    return size
+
+
 def _check_device(device: str) -> None:
     from .training import resolve_device
 
@@ -183,7 +222,7 @@ def _check_out_dir(out: Path) -> None:
         model.is_dir() and (not any(model.iterdir()) or (model / "config.json").exists())
     ):
         raise DeepclustError(f"{model} exists and is not a deepclust model folder; not overwriting it")
-    for name in (LABELS_FILE, METRICS_FILE, EMBEDDING_PNG, CLUSTERS_PNG, HISTORY_PNG, SAMPLES_PNG):
+    for name in (*_OPTIONAL_OUTPUTS, LABELS_FILE):
         if (out / name).is_dir():
             raise DeepclustError(f"{out / name} is a folder; cannot write {name} there")
 
@@ -219,6 +258,10 @@ class _Dataset:
     images: bool
     names: list[str] | None
     source: str
+    modality: str = "images"
+    featurizer: Any = None
+    report: list[str] = field(default_factory=list)
+    texts: list[str] | None = None
 
 
 def _bundled_sample() -> _Dataset:
@@ -229,22 +272,26 @@ def _bundled_sample() -> _Dataset:
 
 
 def _load_dataset(
-    data: str | None, labels: str | None, label_column: str | None, quiet: bool
+    data: str | None, labels: str | None, label_column: str | None, quiet: bool, **options: Any
 ) -> _Dataset:
-    from .data.readers import LABEL_COLUMN_NAMES, read_data, read_labels
+    """The bundled sample, or DATA read and featurized (``options`` go to ``featurize``)."""
+    from .data.featurize import featurize
+    from .data.readers import LABEL_COLUMN_NAMES, read_labels
 
     if data is None:
         if label_column is not None:
             raise DeepclustError("--label-column needs a DATA file")
         dataset = _bundled_sample()
     else:
-        loaded = read_data(data, label_column=label_column)
+        loaded = featurize(data, label_column=label_column, progress=not quiet, **options)
         dataset = _Dataset(
-            X=loaded.X, y=loaded.y, images=loaded.kind == "images", names=loaded.names,
-            source=str(data),
+            X=loaded.X, y=loaded.y, images=loaded.modality == "images", names=loaded.names,
+            source=str(data), modality=loaded.modality, featurizer=loaded.featurizer,
+            report=loaded.report, texts=loaded.texts,
         )
-        if loaded.kind == "table" and loaded.y is None and labels is None:
-            lookalikes = [c for c in loaded.feature_names or [] if c.lower() in LABEL_COLUMN_NAMES]
+        if loaded.modality == "table" and loaded.y is None and labels is None:
+            columns = loaded.featurizer.columns_in_
+            lookalikes = [c for c in columns if c.lower() in LABEL_COLUMN_NAMES]
             if lookalikes:
                 _note(
                     f"note: column {lookalikes[0]!r} is clustered as a feature; pass "
@@ -345,6 +392,27 @@ def _samples_file(X: np.ndarray, clusters: np.ndarray | None, suffix: str, featu
     return buffer.getvalue()
 
 
+def _adapt_to_data(estimator, dataset: _Dataset, user_set: set[str], quiet: bool) -> None:
+    """Settings that follow from the data, where the user did not choose: the convolutional
+    autoencoder for a folder of images; no second scaling of features that the preprocessing
+    already scaled (standardised table columns, unit-length text embeddings); and, for small
+    data, enough pretraining epochs for :data:`MIN_PRETRAIN_STEPS` optimiser steps."""
+    params = estimator.get_params()
+    changes = {}
+    if "pretrain_epochs" in params and "pretrain_epochs" not in user_set and params.get("autoencoder") is None:
+        steps_per_epoch = -(-dataset.X.shape[0] // int(params["batch_size"]))
+        if params["pretrain_epochs"] * steps_per_epoch < MIN_PRETRAIN_STEPS:
+            changes["pretrain_epochs"] = -(-MIN_PRETRAIN_STEPS // steps_per_epoch)
+    if dataset.modality == "images" and "architecture" in params and "architecture" not in user_set:
+        changes["architecture"] = "conv"
+    scaling = getattr(dataset.featurizer, "input_scaling", None)
+    if scaling is not None and "input_scaling" in params:
+        changes["input_scaling"] = scaling
+    if changes:
+        estimator.set_params(**changes)
+        _note("settings for this data: " + ", ".join(f"{k}={v}" for k, v in changes.items()), quiet)
+
+
 def _run_fit(
     dataset: _Dataset, estimator, method: str, out: Path, quiet: bool
 ) -> dict[str, Any]:
@@ -373,6 +441,8 @@ def _run_fit(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DeepclustError(f"cannot create --out {out}: {exc.strerror or exc}") from None
+    if dataset.featurizer is not None:  # saved with the model, so that predict reads data alike
+        estimator.preprocessing_ = dataset.featurizer
     try:  # the model first: if it cannot be written, no new labels sit beside an old model
         estimator.save(out / MODEL_DIR)
     except OSError as exc:
@@ -382,9 +452,13 @@ def _run_fit(
     if metrics is not None:
         _write(out / METRICS_FILE, (json.dumps(metrics, indent=2) + "\n").encode())
         written.append(METRICS_FILE)
+    overview = _cluster_overview(estimator, dataset)
+    if overview is not None:
+        _write(out / CLUSTERS_JSON, (json.dumps(overview, indent=2) + "\n").encode())
+        written.append(CLUSTERS_JSON)
     written += _write_plots(estimator, dataset, method, out)
     # outputs of an earlier run into the same folder that this run does not replace would be stale
-    for name in (METRICS_FILE, CLUSTERS_PNG, EMBEDDING_PNG, HISTORY_PNG, SAMPLES_PNG):
+    for name in _OPTIONAL_OUTPUTS:
         if name not in written and (out / name).is_file():
             (out / name).unlink()
     return {
@@ -397,17 +471,64 @@ def _run_fit(
         "metrics": metrics,
         "out": out,
         "written": written,
+        "report": dataset.report,
+        "overview": overview,
     }
+
+
+_OPTIONAL_OUTPUTS = (METRICS_FILE, CLUSTERS_PNG, EMBEDDING_PNG, HISTORY_PNG, SAMPLES_PNG, CLUSTERS_JSON)
+
+
+def _cluster_overview(estimator, dataset: _Dataset) -> dict[str, Any] | None:
+    """Per cluster: its size and members (files, lines or rows) and, for text, its characteristic
+    words and the documents nearest its centre in the learned embedding. None for data without
+    names (tables, arrays)."""
+    if dataset.names is None:
+        return None
+    labels = np.asarray(estimator.labels_)
+    clusters = {int(c): {"size": int((labels == c).sum())} for c in np.unique(labels)}
+    if dataset.texts is not None:
+        from .data.text import cluster_terms, representatives
+
+        terms = cluster_terms(dataset.texts, labels, TERMS_PER_CLUSTER)
+        with _estimator_errors(dataset.source):
+            typical = representatives(estimator.transform(dataset.X), labels, EXAMPLES_PER_CLUSTER)
+        for c, entry in clusters.items():
+            entry["terms"] = terms[c]
+            entry["examples"] = [dataset.texts[i] for i in typical[c]]
+    names = np.asarray(dataset.names, dtype=object)
+    for c, entry in clusters.items():
+        entry["members"] = names[labels == c].tolist()
+    return {"modality": dataset.modality, "source": dataset.source,
+            "clusters": {str(c): entry for c, entry in clusters.items()}}
+
+
+def _print_overview(overview: dict[str, Any]) -> None:
+    console = _console()
+    for c, entry in overview["clusters"].items():
+        line = f"cluster {c} ({entry['size']:,})"
+        if "terms" in entry:
+            line += ": " + ", ".join(entry["terms"])
+            console.print(line, markup=False)
+            for text in entry["examples"]:
+                console.print(f"    - {text if len(text) <= 100 else text[:97] + '...'}", markup=False)
+            continue
+        members = entry["members"]
+        more = f", ... (+{len(members) - EXAMPLES_PER_CLUSTER} more)" if len(members) > EXAMPLES_PER_CLUSTER else ""
+        console.print(line + ": " + ", ".join(members[:EXAMPLES_PER_CLUSTER]) + more, markup=False)
 
 
 def _print_summary(summary: dict[str, Any], title: str) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     table.add_row("method", summary["method"])
     table.add_row("data", summary["source"])
+    for i, line in enumerate(summary["report"]):
+        table.add_row("preprocessing" if i == 0 else "", Text(line))
     table.add_row("samples", f"{summary['n_samples']:,}")
     table.add_row("clusters", f"{summary['n_clusters']} requested, {summary['found']} non-empty")
     table.add_row("fit time", f"{summary['seconds']:.1f} s")
@@ -417,6 +538,8 @@ def _print_summary(summary: dict[str, Any], title: str) -> None:
             table.add_row(key.upper(), f"{metrics[key]:.4f}")
     console = _console()
     console.print(table)
+    if summary["overview"] is not None:
+        _print_overview(summary["overview"])
     console.print(f"outputs in {summary['out']}/: {', '.join(summary['written'])}")
 
 
@@ -428,13 +551,35 @@ def _print_summary(summary: dict[str, Any], title: str) -> None:
 def fit(
     data: Optional[str] = typer.Argument(
         None, metavar="DATA",
-        help="CSV/TSV, Parquet, .npy/.npz or a folder of images; default: the bundled MNIST sample.",
+        help="A table (CSV/TSV, Parquet), .npy/.npz, a text file (one document per line) or a folder "
+        "of images, audio or text files; default: the bundled MNIST sample.",
     ),
     method: str = typer.Option(DEFAULT_METHOD, "--method", "-m", help="Clustering method (see 'deepclust methods')."),
     n_clusters: int = typer.Option(10, "--n-clusters", "-k", help="Number of clusters (>= 2)."),
     labels: Optional[str] = typer.Option(None, "--labels", help="File of true labels, to report metrics."),
     label_column: Optional[str] = typer.Option(
         None, "--label-column", help="Column of DATA holding true labels (removed from the features)."
+    ),
+    ignore_columns: Optional[str] = typer.Option(
+        None, "--ignore-columns", help="Table columns to leave out, comma-separated."
+    ),
+    modality: str = typer.Option(
+        "auto", "--modality", help="What DATA is: auto, table, array, text, audio or images."
+    ),
+    text_column: Optional[str] = typer.Option(
+        None, "--text-column", help="Column of a table holding the documents to cluster."
+    ),
+    text_backend: str = typer.Option(
+        "auto", "--text-backend",
+        help="Text embedding: auto (sentence-transformers if installed, else tfidf), "
+        "sentence-transformers or tfidf.",
+    ),
+    image_size: Optional[str] = typer.Option(
+        None, "--image-size", help="Resize images to WIDTHxHEIGHT (or N for NxN); default: the most common size."
+    ),
+    image_mode: str = typer.Option("L", "--image-mode", help="Images as L (grayscale) or RGB."),
+    architecture: Optional[str] = typer.Option(
+        None, "--architecture", help="Autoencoder: mlp or conv; default conv for a folder of images, else mlp."
     ),
     out: Path = typer.Option(Path("deepclust-out"), "--out", "-o", help="Output folder."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=0, help="Clustering epochs (methods that have them)."),
@@ -466,16 +611,26 @@ def fit(
         if data is None and labels is not None:
             raise DeepclustError("--labels needs a DATA file (the bundled sample has its own labels)")
         dims = _parse_hidden_dims(hidden_dims)
+        size = _parse_image_size(image_size)
+        if image_mode not in ("L", "RGB"):
+            raise DeepclustError(f"--image-mode must be L or RGB, got {image_mode!r}")
+        if architecture is not None and architecture not in ("mlp", "conv"):
+            raise DeepclustError(f"--architecture must be mlp or conv, got {architecture!r}")
         _check_device(device)
         _check_out_dir(out)
         options = dict(
             epochs=epochs, pretrain_epochs=pretrain_epochs, latent_dim=latent_dim,
             hidden_dims=dims, batch_size=batch_size, random_state=seed, device=device,
-            verbose=0 if quiet else 1, augment=augment or None,
+            verbose=0 if quiet else 1, augment=augment or None, architecture=architecture,
             autoencoder=_load_autoencoder(autoencoder, device),
         )
         estimator = _build_estimator(cls, key, n_clusters, options, quiet)
-        dataset = _load_dataset(data, labels, label_column, quiet)
+        dataset = _load_dataset(
+            data, labels, label_column, quiet, modality=modality, text_column=text_column,
+            ignore_columns=_parse_list(ignore_columns), text_backend=text_backend,
+            image_size=size, image_mode=image_mode,
+        )
+        _adapt_to_data(estimator, dataset, user_set={k for k, v in options.items() if v is not None}, quiet=quiet)
         summary = _run_fit(dataset, estimator, key, out, quiet)
     _print_summary(summary, f"deepclust fit: {key}")
 
@@ -488,17 +643,30 @@ def predict(
     label_column: Optional[str] = typer.Option(
         None, "--label-column", help="Column of DATA holding labels, dropped before predicting."
     ),
+    text_column: Optional[str] = typer.Option(
+        None, "--text-column", help="Column holding the documents (default: the one used in fit)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
 ) -> None:
-    """Assign the samples of DATA to the clusters of MODEL; write an index,cluster CSV."""
+    """Assign the samples of DATA to the clusters of MODEL; write an index,cluster CSV.
+
+    DATA goes through the preprocessing saved with MODEL (table columns, text embedding, audio
+    features, image size), exactly as in fit."""
     with _user_errors():
         _check_out_file(out)
         _check_device(device)
         from . import load
+        from .data.featurize import apply_featurizer
         from .data.readers import read_data
 
         estimator = load(model, device=device)
-        loaded = read_data(data, label_column=label_column)
+        featurizer = getattr(estimator, "preprocessing_", None)
+        if featurizer is None:
+            if text_column is not None:
+                raise DeepclustError(f"--text-column: {model} was not fitted on text")
+            loaded = read_data(data, label_column=label_column)
+        else:
+            loaded = apply_featurizer(featurizer, data, label_column=label_column, text_column=text_column)
         with _estimator_errors(str(data)):
             predicted = estimator.predict(loaded.X)
         try:

@@ -30,6 +30,8 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FITTED_MARKERS = ("labels_", "network_", "generator_")
+#: prefix of the tensors of a model's input preprocessing (``preprocessing_``) in model.safetensors
+PREPROCESSING = "preprocessing."
 
 
 def _jsonable(value):
@@ -81,6 +83,12 @@ def _serialise(estimator) -> tuple[bytes, bytes]:
     if not any(hasattr(estimator, m) for m in FITTED_MARKERS):
         check_is_fitted(estimator, FITTED_MARKERS[0])
     tensors = {k: v.detach().cpu().contiguous() for k, v in estimator._state_tensors().items()}
+    preprocessing = getattr(estimator, "preprocessing_", None)
+    if preprocessing is not None:
+        from .data.featurize import featurizer_state
+
+        preprocessing, arrays = featurizer_state(preprocessing)
+        tensors.update({PREPROCESSING + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})
     weights = save_safetensors(tensors)
     params = estimator.get_params(deep=False)
     params.pop("autoencoder", None)  # the fitted autoencoder_ is stored in the tensors instead
@@ -93,6 +101,7 @@ def _serialise(estimator) -> tuple[bytes, bytes]:
         "params": _jsonable(params),
         "fitted": _jsonable(estimator._state_fitted()),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        **({"preprocessing": _jsonable(preprocessing)} if preprocessing is not None else {}),
         "versions": {"deepclust": _version("deepclust"), "torch": torch.__version__},
     }
     return json.dumps(config, indent=2).encode(), weights
@@ -193,12 +202,17 @@ def load(path, device: str = "auto"):
     fitted = config.get("fitted")
     if not isinstance(params, dict) or not isinstance(fitted, dict):
         raise ModelFileError(f"{path}: config.json lacks 'params' or 'fitted'")
+    arrays = {k[len(PREPROCESSING):]: tensors.pop(k).numpy() for k in list(tensors) if k.startswith(PREPROCESSING)}
     try:
         estimator = LOADABLE[class_name](**{**params, "device": device})
         estimator._restore(tensors, fitted)
+        if "preprocessing" in config:
+            from .data.featurize import featurizer_from_state
+
+            estimator.preprocessing_ = featurizer_from_state(config["preprocessing"], arrays)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise ModelFileError(
             f"{path}: the model does not match its configuration ({type(exc).__name__}: {exc})"
         ) from None

@@ -161,12 +161,9 @@ def read_data(
         )
     if p.stat().st_size == 0:
         raise DeepclustError(f"{shown}: the file is empty")
-    if suffix in TABLE_SUFFIXES:
-        df, has_header = _read_text_table(p, shown, TABLE_SUFFIXES[suffix])
+    if suffix in TABLE_SUFFIXES or suffix in PARQUET_SUFFIXES:
+        df, has_header = read_table_frame(p, shown)
         return _table_to_loaded(df, shown, label_column, has_header)
-    if suffix in PARQUET_SUFFIXES:
-        df = _read_parquet(p, shown)
-        return _table_to_loaded(df, shown, label_column, True)
     if suffix == ".npy":
         if label_column is not None:
             raise DeepclustError(
@@ -300,31 +297,48 @@ def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
 
 
-def _table_to_loaded(
-    df: pd.DataFrame, shown: str, label_column: str | None, has_header: bool
-) -> LoadedData:
+def read_table_frame(path: Path, shown: str) -> tuple[pd.DataFrame, bool]:
+    """A CSV/TSV or Parquet file as a DataFrame with string column names, and whether it had a
+    header row (without one, columns are named "0", "1", ...). Cells are not checked."""
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise DeepclustError(f"{shown}: the file is empty")
+    if suffix in TABLE_SUFFIXES:
+        df, has_header = _read_text_table(path, shown, TABLE_SUFFIXES[suffix])
+    elif suffix in PARQUET_SUFFIXES:
+        df, has_header = _read_parquet(path, shown), True
+    else:
+        raise DeepclustError(f"{shown}: not a table; expected {', '.join((*TABLE_SUFFIXES, *PARQUET_SUFFIXES))}")
     df = df.copy(deep=False)
     df.columns = [str(c) for c in df.columns]
     if df.shape[0] == 0:
         raise DeepclustError(f"{shown}: no data rows")
-    y = None
-    if label_column is not None:
-        label_column = str(label_column)
-        if label_column not in df.columns:
-            cols = _plain_list(list(df.columns))
-            note = "" if has_header else " (the file has no header row, so columns are numbered)"
-            raise DeepclustError(
-                f"{shown}: no column named '{label_column}'; columns are: {cols}{note}"
-            )
-        labels = df[label_column]
-        missing = labels.isna().to_numpy()
-        if missing.any():
-            row = int(np.argmax(missing)) + 1
-            raise DeepclustError(
-                f"{shown}: label column '{label_column}' has a missing value at row {row}"
-            )
-        y = _labels_array(labels)
-        df = df.drop(columns=[label_column])
+    return df, has_header
+
+
+def take_label_column(
+    df: pd.DataFrame, shown: str, label_column: str | None, has_header: bool
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """``df`` without ``label_column``, and that column's values as labels (None when not given)."""
+    if label_column is None:
+        return df, None
+    label_column = str(label_column)
+    if label_column not in df.columns:
+        cols = _plain_list(list(df.columns))
+        note = "" if has_header else " (the file has no header row, so columns are numbered)"
+        raise DeepclustError(f"{shown}: no column named '{label_column}'; columns are: {cols}{note}")
+    labels = df[label_column]
+    missing = labels.isna().to_numpy()
+    if missing.any():
+        row = int(np.argmax(missing)) + 1
+        raise DeepclustError(f"{shown}: label column '{label_column}' has a missing value at row {row}")
+    return df.drop(columns=[label_column]), _labels_array(labels)
+
+
+def _table_to_loaded(
+    df: pd.DataFrame, shown: str, label_column: str | None, has_header: bool
+) -> LoadedData:
+    df, y = take_label_column(df, shown, label_column, has_header)
     if df.shape[1] == 0:
         raise DeepclustError(f"{shown}: no feature columns (only the label column)")
 
@@ -641,15 +655,32 @@ def _read_npz_labels(path: Path, shown: str) -> np.ndarray:
 # image folders
 
 
-def _find_images(root: Path) -> list[Path]:
-    """Image files under ``root`` (recursive), sorted by relative path; hidden entries skipped."""
+def find_files(root: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Files under ``root`` (recursive) with one of ``suffixes``, sorted by relative path; hidden
+    files and folders skipped."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in suffixes:
                 found.append(Path(dirpath) / name)
     return sorted(found, key=lambda f: f.relative_to(root).as_posix())
+
+
+def labels_from_subfolders(names: list[str], shown: str) -> np.ndarray | None:
+    """First-level subfolder of each "/"-separated relative path when every file sits in one
+    (``root/<class>/.../file``), else None (with a warning when only some do)."""
+    parts = [name.split("/") for name in names]
+    if all(len(p) >= 2 for p in parts):
+        return np.array([p[0] for p in parts], dtype=str)
+    if any(len(p) >= 2 for p in parts):
+        warnings.warn(
+            f"{shown}: some files sit directly in the folder and some in subfolders, so "
+            "subfolder names are not used as labels",
+            UserWarning,
+            stacklevel=3,
+        )
+    return None
 
 
 def _decode_image(file: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
@@ -673,12 +704,14 @@ def _decode_image(file: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
 
 
 def read_image_folder(
-    path: PathLike, *, mode: str = "L", source: str | None = None
+    path: PathLike, *, mode: str = "L", size: tuple[int, int] | None = None,
+    source: str | None = None,
 ) -> LoadedData:
     """Read a folder of PNG/JPEG images (recursive, sorted by relative path).
 
     Returns X float32 in [0, 1] of shape (n, h, w) for ``mode="L"`` (grayscale) or (n, 3, h, w) for
-    ``mode="RGB"``. Images whose size differs from the most common one are resized to it. When every
+    ``mode="RGB"``. ``size`` is (width, height) in pixels; by default the most common size, other
+    images being resized to it. When every
     image sits in a subfolder (``root/<class>/.../img.png``), y holds the first-level subfolder
     names. Unreadable files are skipped with one warning naming them; if none is readable, raises.
     """
@@ -687,9 +720,11 @@ def read_image_folder(
     _check_exists(root, shown)
     if mode not in ("L", "RGB"):
         raise DeepclustError(f"image mode must be 'L' (grayscale) or 'RGB', got {mode!r}")
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise DeepclustError(f"image size must be (width, height) in pixels, got {size!r}")
     if not root.is_dir():
         raise DeepclustError(f"{shown}: not a folder")
-    files = _find_images(root)
+    files = find_files(root, IMAGE_SUFFIXES)
     if not files:
         raise DeepclustError(
             f"{shown}: no images found (looked recursively for {', '.join(IMAGE_SUFFIXES)})"
@@ -708,9 +743,9 @@ def read_image_folder(
                 raise
             skipped.append((f, _short(exc, 80)))
     if not sizes:
-        _warn_skipped(shown, root, skipped, len(files))
+        warn_skipped(shown, "image files", [(f.relative_to(root).as_posix(), why) for f, why in skipped], len(files))
         raise DeepclustError(f"{shown}: none of the {len(files)} image files could be read")
-    target = Counter(sizes.values()).most_common(1)[0][0]  # (width, height)
+    target = size if size is not None else Counter(sizes.values()).most_common(1)[0][0]
     w, h = target
     shape = (h, w) if mode == "L" else (3, h, w)
     X = np.empty((len(sizes), *shape), dtype=np.float32)
@@ -725,35 +760,25 @@ def read_image_folder(
             continue
         kept.append(f)
     if skipped:
-        _warn_skipped(shown, root, sorted(skipped), len(files))
+        warn_skipped(shown, "image files", [(f.relative_to(root).as_posix(), why) for f, why in sorted(skipped)], len(files))
     if not kept:
         raise DeepclustError(f"{shown}: none of the {len(files)} image files could be read")
     if len(kept) < X.shape[0]:
         X = X[: len(kept)].copy()
 
     rel = [f.relative_to(root).as_posix() for f in kept]
-    y = None
-    parts = [r.split("/") for r in rel]
-    if all(len(p) >= 2 for p in parts):
-        y = np.array([p[0] for p in parts], dtype=str)
-    elif any(len(p) >= 2 for p in parts):
-        warnings.warn(
-            f"{shown}: some images sit directly in the folder and some in subfolders, so "
-            "subfolder names are not used as labels",
-            UserWarning,
-            stacklevel=3,
-        )
+    y = labels_from_subfolders(rel, shown)
     return LoadedData(X=X, y=y, kind="images", source=shown, feature_names=None, names=rel)
 
 
-def _warn_skipped(shown: str, root: Path, skipped: list[tuple[Path, str]], total: int) -> None:
+def warn_skipped(shown: str, what: str, skipped: list[tuple[str, str]], total: int) -> None:
+    """One warning naming the first files (or rows) of ``what`` that were skipped, and why."""
     if not skipped:
         return
-    listed = "; ".join(f"{f.relative_to(root).as_posix()} ({why})" for f, why in skipped[:5])
+    listed = "; ".join(f"{name} ({why})" for name, why in skipped[:5])
     more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
     warnings.warn(
-        f"{shown}: skipped {len(skipped)} of {total} image files that could not be read: "
-        f"{listed}{more}",
+        f"{shown}: skipped {len(skipped)} of {total} {what} that could not be read: {listed}{more}",
         UserWarning,
         stacklevel=4,
     )

@@ -32,8 +32,9 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
     Parameters
     ----------
     latent_dim : size of the code.
-    hidden_dims : widths of the MLP's hidden layers, mirrored in the decoder; for
-        ``architecture="conv"`` the channel counts of the stride-2 convolutions.
+    hidden_dims : widths of the MLP's hidden layers, mirrored in the decoder (default
+        (500, 500, 2000), DEC's); for ``architecture="conv"`` the channel counts of the stride-2
+        convolutions (default (32, 64, 128)).
     architecture : ``"mlp"`` (any input; images are flattened) or ``"conv"`` (images only).
     activation : hidden activation; ``latent_activation`` / ``output_activation`` for the code
         and the reconstruction (``None`` = linear).
@@ -52,7 +53,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
     def __init__(
         self,
         latent_dim: int = 10,
-        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
         activation: str = "relu",
         latent_activation: str | None = None,
@@ -120,10 +121,10 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         return {"loss": reconstruction_loss(xb, x_hat)}
 
     def _build_network(self, input_shape: tuple[int, ...]) -> AutoencoderNet:
-        hidden = tuple(int(h) for h in self.hidden_dims)
+        hidden = None if self.hidden_dims is None else tuple(int(h) for h in self.hidden_dims)
         if self.architecture == "mlp":
             return mlp_autoencoder(
-                input_shape, int(self.latent_dim), hidden, self.activation,
+                input_shape, int(self.latent_dim), (500, 500, 2000) if hidden is None else hidden, self.activation,
                 self.latent_activation, self.output_activation,
             )
         if self.architecture == "conv":
@@ -133,7 +134,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
                     f"got samples of shape {tuple(input_shape)}"
                 )
             return conv_autoencoder(
-                input_shape, int(self.latent_dim), hidden or (32, 64, 128), self.activation,
+                input_shape, int(self.latent_dim), (32, 64, 128) if hidden is None else hidden, self.activation,
                 self.output_activation,
             )
         raise DeepclustError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")

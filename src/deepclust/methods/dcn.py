@@ -32,7 +32,7 @@ class DCN(DeepClusterer):
         *,
         alpha: float = 0.5,
         latent_dim: int = 10,
-        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
         pretrain_epochs: int = 20,
         epochs: int = 10,

@@ -40,7 +40,7 @@ class VaDE(DeepClusterer):
         cluster_lr: float = 2e-3,
         n_init: int = 10,
         latent_dim: int = 10,
-        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
         pretrain_epochs: int = 20,
         batch_size: int = 64,

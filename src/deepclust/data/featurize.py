@@ -1,0 +1,290 @@
+"""From a path to features: modality detection and the preprocessing a model keeps.
+
+:func:`featurize` recognises what it was given (:func:`detect_modality`) — a table, an array
+file, text, a folder of audio files or of images — reads it, and learns the preprocessing that
+turns it into a float32 matrix (or image batch). The learned *featurizer* is plain data
+(``get_state``/``from_state``), saved inside the model and reapplied to new data by
+:func:`apply_featurizer`, so ``predict`` sees exactly what ``fit`` saw.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepclust.data.audio import AUDIO_SUFFIXES, AudioFeatures
+from deepclust.data.readers import (
+    ARRAY_SUFFIXES, IMAGE_SUFFIXES, PARQUET_SUFFIXES, TABLE_SUFFIXES, find_files,
+    labels_from_subfolders, read_data, read_image_folder, read_table_frame, take_label_column,
+    warn_skipped,
+)
+from deepclust.data.tables import TablePreprocessor
+from deepclust.data.text import BACKENDS, TEXT_SUFFIXES, TextEmbedder, read_documents
+from deepclust.exceptions import DeepclustError
+
+MODALITIES = ("auto", "table", "array", "text", "audio", "images")
+#: a table column counts as free text when its values average at least this many words
+FREE_TEXT_WORDS = 3.0
+
+
+@dataclass
+class ImageLoader:
+    """Images resized to ``size`` (width, height) in colour ``mode`` ("L" or "RGB"), scaled to [0, 1]."""
+
+    size: tuple[int, int]
+    mode: str = "L"
+    kind = "images"
+
+    @property
+    def report_(self) -> list[str]:
+        colour = "grayscale" if self.mode == "L" else "RGB"
+        return [f"images: {colour}, resized to {self.size[0]}x{self.size[1]}, pixels scaled to [0, 1]"]
+
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        return {"size": list(self.size), "mode": self.mode}, {}
+
+    @classmethod
+    def from_state(cls, config: dict, arrays: dict[str, np.ndarray]) -> ImageLoader:
+        width, height = (int(v) for v in config["size"])
+        if config["mode"] not in ("L", "RGB"):
+            raise ValueError(f"unknown image mode {config['mode']!r}")
+        return cls((width, height), config["mode"])
+
+
+#: featurizers by ``kind``, for loading saved models
+FEATURIZERS = {cls.kind: cls for cls in (TablePreprocessor, TextEmbedder, AudioFeatures, ImageLoader)}
+
+
+@dataclass
+class Featurized:
+    """What :func:`featurize` returns.
+
+    X: float32 (n, d), or images (n, h, w) / (n, 3, h, w); y: labels or None; names: one name per
+    row (file path, line or row number) or None; featurizer: what to save with the model (None for
+    array files, which are used as they are); report: lines saying what was done; texts: the
+    documents, for text.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    modality: str
+    source: str
+    featurizer: object | None = None
+    names: list[str] | None = None
+    report: list[str] = field(default_factory=list)
+    texts: list[str] | None = None
+    feature_names: list[str] | None = None
+
+
+def detect_modality(path: str | os.PathLike, text_column: str | None = None) -> tuple[str, str]:
+    """(modality, why) for a file or folder, from suffixes only (tables are looked into later)."""
+    shown = str(path)
+    p = Path(os.fspath(path)).expanduser()
+    if not p.exists():
+        raise DeepclustError(f"{shown}: no such file or folder")
+    if p.is_dir():
+        groups = {"images": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES, "text": TEXT_SUFFIXES}
+        counts = {m: len(find_files(p, suffixes)) for m, suffixes in groups.items()}
+        modality, count = max(counts.items(), key=lambda item: item[1])
+        if count == 0:
+            known = ", ".join(s for suffixes in groups.values() for s in suffixes)
+            raise DeepclustError(f"{shown}: the folder holds no files deepclust reads ({known})")
+        noun = {"images": "image", "audio": "audio", "text": "text"}
+        others = ", ".join(f"{n} {noun[m]}" for m, n in counts.items() if n and m != modality)
+        ignored = f" (ignored: {others} files)" if others else ""
+        return modality, f"a folder of {count} {noun[modality]} files{ignored}"
+    suffix = p.suffix.lower()
+    if suffix in ARRAY_SUFFIXES:
+        return "array", f"a {suffix} array file"
+    if suffix in TEXT_SUFFIXES:
+        return "text", f"a {suffix} file, one document per line"
+    if suffix in TABLE_SUFFIXES or suffix in PARQUET_SUFFIXES:
+        if text_column is not None:
+            return "text", f"column '{text_column}' of a table"
+        return "table", f"a {suffix} table"
+    if suffix in AUDIO_SUFFIXES or suffix in IMAGE_SUFFIXES:
+        raise DeepclustError(f"{shown}: a single {suffix} file; give the folder that holds the files to cluster")
+    raise DeepclustError(
+        f"{shown}: unsupported file type {suffix or '(no suffix)'!r}; deepclust reads tables "
+        f"({', '.join((*TABLE_SUFFIXES, *PARQUET_SUFFIXES))}), arrays (.npy, .npz), text (.txt, one "
+        "document per line) and folders of images, audio or text files"
+    )
+
+
+def featurize(
+    path: str | os.PathLike,
+    modality: str = "auto",
+    *,
+    label_column: str | None = None,
+    ignore_columns: list[str] | None = None,
+    text_column: str | None = None,
+    text_backend: str = "auto",
+    image_size: tuple[int, int] | None = None,
+    image_mode: str = "L",
+    max_categories: int = 20,
+    progress: bool = False,
+) -> Featurized:
+    """Read ``path`` and learn its preprocessing; see the module docstring."""
+    if modality not in MODALITIES:
+        raise DeepclustError(f"modality must be one of {', '.join(MODALITIES)}; got {modality!r}")
+    if text_backend not in BACKENDS:
+        raise DeepclustError(f"text backend must be one of {', '.join(BACKENDS)}; got {text_backend!r}")
+    shown = str(path)
+    p = Path(os.fspath(path)).expanduser()
+    detected, why = detect_modality(p, text_column)
+    automatic = modality == "auto"
+    if automatic:
+        modality = detected
+        report = [f"modality: {modality} ({why})"]
+    else:
+        report = [f"modality: {modality} (--modality)"]
+    if modality not in ("table", "text") and ignore_columns:
+        raise DeepclustError("--ignore-columns applies to tables")
+
+    if modality == "array":
+        loaded = read_data(p, label_column=label_column)
+        return Featurized(loaded.X, loaded.y, "array", shown, report=report,
+                          feature_names=loaded.feature_names)
+    if modality == "images":
+        _require_dir(p, shown, modality)
+        _no_label_column(label_column, shown)
+        loaded = read_image_folder(p, mode=image_mode, size=image_size, source=shown)
+        size = (loaded.X.shape[-1], loaded.X.shape[-2])
+        loader = ImageLoader(size, image_mode)
+        return Featurized(loaded.X, loaded.y, "images", shown, loader, loaded.names,
+                          report + loader.report_)
+    if modality == "audio":
+        _require_dir(p, shown, modality)
+        _no_label_column(label_column, shown)
+        audio = AudioFeatures()
+        X, names, y = _read_audio(audio, p, shown, progress)
+        return Featurized(X, y, "audio", shown, audio, names, report + audio.report_)
+    if modality == "table":
+        df, has_header = _table_frame(p, shown)
+        df, y = take_label_column(df, shown, label_column, has_header)
+        df, ignored = _drop_ignored(df, shown, ignore_columns)
+        free_text = _free_text_column(df) if automatic else None
+        if free_text is not None:
+            report = [f"modality: text (column '{free_text}' of the table holds free text)"]
+            return _featurize_text(p, shown, free_text, label_column, text_backend, report, progress)
+        table = TablePreprocessor(max_categories)
+        X = table.fit_transform(df, shown)
+        report += table.report_ + [f"ignored '{c}' (--ignore-columns)" for c in ignored]
+        return Featurized(X, y, "table", shown, table, None, report,
+                          feature_names=table.feature_names_out_)
+    return _featurize_text(p, shown, text_column, label_column, text_backend, report, progress)
+
+
+def _featurize_text(p: Path, shown: str, text_column: str | None, label_column: str | None,
+                    backend: str, report: list[str], progress: bool) -> Featurized:
+    if text_column is None:
+        _no_label_column(label_column, shown)
+    documents = read_documents(p, shown, text_column, label_column)
+    embedder = TextEmbedder(backend, text_column=text_column)
+    X = embedder.fit(documents.texts).transform(documents.texts, progress)
+    return Featurized(X, documents.y, "text", shown, embedder, documents.names,
+                      report + embedder.report_, texts=documents.texts)
+
+
+def apply_featurizer(featurizer, path: str | os.PathLike, *, label_column: str | None = None,
+                     text_column: str | None = None, progress: bool = False) -> Featurized:
+    """Read new data at ``path`` and turn it into features exactly as ``featurizer`` was fitted."""
+    shown = str(path)
+    p = Path(os.fspath(path)).expanduser()
+    if not p.exists():
+        raise DeepclustError(f"{shown}: no such file or folder")
+    kind = featurizer.kind
+    if kind == "images":
+        _require_dir(p, shown, kind)
+        loaded = read_image_folder(p, mode=featurizer.mode, size=featurizer.size, source=shown)
+        return Featurized(loaded.X, loaded.y, kind, shown, featurizer, loaded.names)
+    if kind == "audio":
+        _require_dir(p, shown, kind)
+        X, names, y = _read_audio(featurizer, p, shown, progress)
+        return Featurized(X, y, kind, shown, featurizer, names)
+    if kind == "table":
+        df, has_header = _table_frame(p, shown)
+        df, y = take_label_column(df, shown, label_column, has_header)
+        return Featurized(featurizer.transform(df, shown), y, kind, shown, featurizer)
+    column = text_column if text_column is not None else featurizer.text_column
+    if column is not None and p.is_file() and p.suffix.lower() in TEXT_SUFFIXES:
+        column = None  # a plain text file has no columns
+    if column is None:
+        _no_label_column(label_column, shown)
+    documents = read_documents(p, shown, column, label_column)
+    return Featurized(featurizer.transform(documents.texts, progress), documents.y, kind, shown, featurizer,
+                      documents.names, texts=documents.texts)
+
+
+def featurizer_from_state(config: dict, arrays: dict[str, np.ndarray]):
+    """Rebuild a saved featurizer; raises KeyError/ValueError/TypeError on a malformed state."""
+    kind = config.get("kind")
+    if kind not in FEATURIZERS:
+        raise ValueError(f"unknown preprocessing kind {kind!r}")
+    return FEATURIZERS[kind].from_state(config, arrays)
+
+
+def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:
+    """(JSON-ready config naming the featurizer's kind, arrays) for saving with a model."""
+    config, arrays = featurizer.get_state()
+    return {"kind": featurizer.kind, **config}, arrays
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _require_dir(p: Path, shown: str, modality: str) -> None:
+    if not p.is_dir():
+        raise DeepclustError(f"{shown}: {modality} are read from a folder; this is a file")
+
+
+def _no_label_column(label_column: str | None, shown: str) -> None:
+    if label_column is not None:
+        raise DeepclustError(
+            f"{shown}: --label-column applies to tables; a folder takes its labels from its "
+            "subfolder names, and a text file has none"
+        )
+
+
+def _table_frame(p: Path, shown: str) -> tuple[pd.DataFrame, bool]:
+    if p.is_dir():
+        raise DeepclustError(f"{shown}: a table must be a file (.csv, .tsv, .parquet), not a folder")
+    return read_table_frame(p, shown)
+
+
+def _drop_ignored(df: pd.DataFrame, shown: str, ignore: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    ignore = [str(c) for c in ignore or []]
+    absent = [c for c in ignore if c not in df.columns]
+    if absent:
+        raise DeepclustError(
+            f"{shown}: --ignore-columns names {', '.join(repr(c) for c in absent)}, not a column of the "
+            f"table; columns are: {', '.join(map(str, df.columns))}"
+        )
+    return df.drop(columns=ignore), ignore
+
+
+def _free_text_column(df: pd.DataFrame) -> str | None:
+    """The only column of ``df`` when it holds free text (several words per value), else None."""
+    if df.shape[1] != 1 or pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
+        return None
+    words = df.iloc[:, 0].dropna().astype(str).str.split().str.len()
+    return str(df.columns[0]) if len(words) and words.mean() >= FREE_TEXT_WORDS else None
+
+
+def _read_audio(audio: AudioFeatures, root: Path, shown: str, progress: bool):
+    files = find_files(root, AUDIO_SUFFIXES)
+    if not files:
+        raise DeepclustError(f"{shown}: no audio files found (looked recursively for {', '.join(AUDIO_SUFFIXES)})")
+    X, names, skipped = audio.features(files, root, shown, progress)
+    warn_skipped(shown, "audio files", skipped, len(files))
+    if not names:
+        raise DeepclustError(f"{shown}: none of the {len(files)} audio files could be read")
+    return X, names, labels_from_subfolders(names, shown)
+
+
+__all__ = ["MODALITIES", "Featurized", "ImageLoader", "apply_featurizer", "detect_modality",
+           "featurize", "featurizer_from_state", "featurizer_state"]

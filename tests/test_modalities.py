@@ -1,0 +1,341 @@
+"""Real-world inputs: mixed tables, text, audio and image folders, end to end through the CLI.
+
+Each modality gets data that the test writes itself: separable groups, so the assertions are on
+accuracy, plus broken files that must be skipped (with a count) or refused (with a message).
+"""
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+from PIL import Image, ImageDraw
+from test_cli import assert_png, assert_user_error, invoke
+
+import deepclust
+from deepclust import DeepclustError, ModelFileError, evaluate
+from deepclust.data import text as text_module
+from deepclust.data.featurize import apply_featurizer, detect_modality, featurize
+from deepclust.data.tables import TablePreprocessor
+
+FAST = ["--pretrain-epochs", "40", "--hidden-dims", "64,64", "--latent-dim", "4", "--batch-size",
+        "32", "--device", "cpu", "--quiet", "--seed", "0"]
+
+TOPICS = {
+    "sport": "football match goal team player coach league score stadium referee season win",
+    "cooking": "recipe oven flour sugar bake butter dinner kitchen chef taste salt pepper",
+    "space": "planet rocket orbit galaxy star astronaut telescope moon launch nasa mars comet",
+}
+FILLER = "the a today we really was very this our new big some".split()
+
+
+# --------------------------------------------------------------------------------------------------
+# data the tests write
+
+
+def customers(n: int, seed: int) -> pd.DataFrame:
+    """Three customer segments: age, income (with NaNs), a plan that follows the segment (with
+    NaNs), an ID column, a constant column and the segment itself."""
+    rng = np.random.default_rng(seed)
+    segment = rng.permutation(np.arange(n) % 3)
+    plan = np.array(["basic", "plus", "pro"], dtype=object)[segment]
+    table = pd.DataFrame({
+        "customer_id": [f"C{seed}-{i:05d}" for i in range(n)],
+        "age": rng.normal(25 + 20 * segment, 3).round(),
+        "income": rng.normal(30_000 + 25_000 * segment, 4_000),
+        "plan": plan,
+        "country": "NL",
+        "segment": segment,
+    })
+    table.loc[rng.choice(n, n // 10, replace=False), "income"] = np.nan
+    table.loc[rng.choice(n, n // 10, replace=False), "plan"] = np.nan
+    return table
+
+
+def sentences(per_topic: int, seed: int) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    texts, topics = [], []
+    for topic, words in TOPICS.items():
+        for _ in range(per_topic):
+            chosen = [*rng.choice(words.split(), 4, replace=False), *rng.choice(FILLER, 3)]
+            rng.shuffle(chosen)
+            texts.append(" ".join(chosen))
+            topics.append(topic)
+    order = rng.permutation(len(texts))
+    return [texts[i] for i in order], [topics[i] for i in order]
+
+
+def write_tones(root: Path, per_band: int, seed: int) -> None:
+    """Sine tones with a little noise at three pitch ranges, 0.3-0.6 s long, 16 kHz, WAV."""
+    rng = np.random.default_rng(seed)
+    for band, (low, high) in enumerate([(150, 250), (700, 900), (2500, 3500)]):
+        folder = root / f"band{band}"
+        folder.mkdir(parents=True)
+        for i in range(per_band):
+            t = np.arange(int(16_000 * rng.uniform(0.3, 0.6))) / 16_000
+            wave = 0.5 * np.sin(2 * np.pi * rng.uniform(low, high) * t) + 0.02 * rng.normal(size=t.size)
+            soundfile.write(folder / f"tone{i}.wav", wave.astype(np.float32), 16_000)
+
+
+def write_shapes(root: Path, per_shape: int, seed: int) -> None:
+    """White circles, squares and triangles on black, of mixed image sizes (28-34 px)."""
+    rng = np.random.default_rng(seed)
+    for shape in ("circle", "square", "triangle"):
+        folder = root / shape
+        folder.mkdir(parents=True)
+        for i in range(per_shape):
+            size = int(rng.integers(28, 35))
+            image = Image.new("L", (size, size), 0)
+            draw = ImageDraw.Draw(image)
+            c, r = size / 2 + rng.uniform(-1, 1), size * rng.uniform(0.3, 0.36)
+            if shape == "circle":
+                draw.ellipse([c - r, c - r, c + r, c + r], fill=255)
+            elif shape == "square":
+                draw.rectangle([c - r, c - r, c + r, c + r], fill=255)
+            else:
+                draw.polygon([(c, c - r), (c - r, c + r), (c + r, c + r)], fill=255)
+            image.save(folder / f"{shape}{i}.png")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("modalities")
+    customers(240, 0).to_csv(root / "customers.csv", index=False)
+    customers(60, 1).drop(columns=["segment"]).to_csv(root / "new_customers.csv", index=False)
+    texts, topics = sentences(30, 0)
+    (root / "docs.txt").write_text("\n".join(texts) + "\n\n")
+    pd.DataFrame({"id": range(len(texts)), "review": texts, "topic": topics}).to_csv(root / "docs.csv", index=False)
+    pd.DataFrame({"review": texts, "topic": topics}).to_csv(root / "reviews.csv", index=False)
+    folder = root / "letters"
+    for i, (text, topic) in enumerate(zip(texts, topics)):
+        (folder / topic).mkdir(parents=True, exist_ok=True)
+        (folder / topic / f"{i}.txt").write_text(text)
+    (folder / "sport" / "blank.txt").write_text("  \n")
+    (folder / "space" / "latin1.txt").write_bytes("caf\xe9 orbit".encode("latin-1"))
+    write_tones(root / "tones", 12, 0)
+    (root / "tones" / "band1" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    write_shapes(root / "shapes", 20, 0)
+    (root / "shapes" / "circle" / "broken.png").write_bytes(b"\x89PNG not really")
+    return root
+
+
+def fit(args: list[str], out: Path, *options: str):
+    result = invoke("fit", *args, "--out", out, *options)
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    return result, json.loads((out / "metrics.json").read_text())
+
+
+# --------------------------------------------------------------------------------------------------
+# tables
+
+
+def test_mixed_table_clusters_and_reports_its_preprocessing(data, tmp_path):
+    out = tmp_path / "out"
+    result, metrics = fit([data / "customers.csv", "--label-column", "segment", "-k", "3"], out, *FAST)
+    assert metrics["acc"] >= 0.95
+    assert "preprocessing" in result.stdout and "modality: table" in result.stdout
+    model = deepclust.load(out / "model")
+    table = model.preprocessing_
+    assert isinstance(table, TablePreprocessor)
+    assert table.report_ == [
+        "numeric, standardised: age, income; missing values filled with the median in income (24)",
+        "categorical 'plan': one-hot, 4 columns",
+        "dropped 'customer_id' (ID-like: every value is different)",
+        "dropped 'country' (constant)",
+    ]
+
+    # predict applies the saved preprocessing: new rows, NaNs, an unseen plan, shuffled columns
+    new = pd.read_csv(data / "new_customers.csv")
+    new.loc[0, "plan"] = "enterprise"
+    new = new[new.columns[::-1]]
+    new.to_csv(tmp_path / "new.csv", index=False)
+    X_new = table.transform(new)
+    assert X_new.shape == (60, 6)
+    assert np.all(X_new[0, 2:] == 0)  # an unseen plan: no plan column set
+    target = tmp_path / "pred.csv"
+    predicted = invoke("predict", out / "model", tmp_path / "new.csv", "--out", target)
+    assert predicted.exit_code == 0, predicted.stderr
+    assert np.array_equal(pd.read_csv(target)["cluster"], model.predict(X_new))
+    truth = customers(60, 1)["segment"]
+    assert evaluate(truth, pd.read_csv(target)["cluster"])["acc"] >= 0.9
+
+
+def test_table_preprocessing_round_trips_and_refuses_missing_columns():
+    frame = customers(90, 2)
+    table = TablePreprocessor().fit(frame.drop(columns=["segment"]))
+    X = table.transform(frame)
+    assert table.feature_names_out_ == ["age", "income", "plan=(missing)", "plan=basic", "plan=plus", "plan=pro"]
+    assert not np.isnan(X).any()
+    assert np.allclose(X[:, :2].mean(axis=0), 0, atol=0.3)  # standardised (NaNs filled by the median)
+    config, arrays = table.get_state()
+    again = TablePreprocessor.from_state(json.loads(json.dumps(config)), arrays)
+    assert np.array_equal(again.transform(frame), X)
+    with pytest.raises(DeepclustError, match=r"^new\.csv: missing columns 'age', 'plan' that the model was fitted on$"):
+        table.transform(frame.drop(columns=["age", "plan"]), "new.csv")
+
+
+def test_table_caps_categories_and_keeps_a_column_for_the_rest():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "city": rng.choice([f"c{i}" for i in range(40)], 300)})
+    table = TablePreprocessor(max_categories=5).fit(frame)
+    assert len(table.feature_names_out_) == 1 + 5
+    assert table.feature_names_out_[-1] == "city=(other)"
+    assert table.transform(pd.DataFrame({"x": [0.0], "city": ["never-seen"]}))[0, -1] == 1.0
+
+
+def test_ignore_columns(data, tmp_path):
+    out = tmp_path / "out"
+    result, _ = fit([data / "customers.csv", "--label-column", "segment", "-k", "3",
+                     "--ignore-columns", "income,plan"], out, *FAST)
+    assert "ignored 'income'" in result.stdout
+    assert deepclust.load(out / "model").preprocessing_.feature_names_out_ == ["age"]
+    bad = invoke("fit", data / "customers.csv", "--ignore-columns", "nope", "--out", tmp_path / "o2", *FAST)
+    assert_user_error(bad, "customers.csv", "--ignore-columns names 'nope'", "columns are: customer_id")
+
+
+# --------------------------------------------------------------------------------------------------
+# text
+
+
+@pytest.mark.parametrize("backend", ["sentence-transformers", "tfidf"])
+def test_three_topics_give_three_clusters_with_their_words(data, tmp_path, backend):
+    out = tmp_path / "out"
+    result, metrics = fit([data / "docs.csv", "--text-column", "review", "--label-column", "topic",
+                           "-k", "3", "--text-backend", backend], out, *FAST)
+    assert metrics["acc"] >= 0.9
+    overview = json.loads((out / "clusters.json").read_text())
+    assert overview["modality"] == "text"
+    for entry in overview["clusters"].values():  # each cluster's top words come from one topic
+        topic = max(TOPICS, key=lambda t: len(set(entry["terms"][:5]) & set(TOPICS[t].split())))
+        assert set(entry["terms"][:5]) <= set(TOPICS[topic].split()), entry["terms"]
+        assert len(entry["examples"]) == 3 and entry["examples"][0] in result.stdout
+    # the saved model embeds new documents the same way: a plain text file, one per line
+    target = tmp_path / "pred.csv"
+    predicted = invoke("predict", out / "model", data / "docs.txt", "--out", target)
+    assert predicted.exit_code == 0, predicted.stderr
+    labels = pd.read_csv(target)
+    assert labels["index"].iloc[0] == "line 1" and len(labels) == 90
+    truth = pd.read_csv(data / "docs.csv")["topic"]
+    assert evaluate(truth, labels["cluster"])["acc"] >= 0.9
+
+
+def test_text_falls_back_to_tfidf_without_sentence_transformers(data, monkeypatch):
+    monkeypatch.setattr(text_module, "sentence_transformers_available", lambda: False)
+    featurized = featurize(data / "docs.txt")
+    assert featurized.featurizer.backend_ == "tfidf"
+    assert featurized.report[1].startswith("text: TF-IDF over ")
+    assert {w for words in TOPICS.values() for w in words.split()} <= set(featurized.featurizer.vocabulary_)
+    assert featurized.X.shape[0] == 90 and np.allclose(np.linalg.norm(featurized.X, axis=1), 1, atol=1e-5)
+
+
+def test_text_folder_skips_empty_and_undecodable_files(data):
+    with pytest.warns(UserWarning) as caught:
+        featurized = featurize(data / "letters", text_backend="tfidf")
+    message = str(caught[0].message)
+    assert "skipped 2 of 92 documents" in message
+    assert "space/latin1.txt (not UTF-8 text)" in message and "sport/blank.txt (empty)" in message
+    assert featurized.X.shape[0] == 90 and set(featurized.y) == set(TOPICS)
+
+
+def test_a_csv_with_one_free_text_column_is_text(data):
+    modality, _ = detect_modality(data / "reviews.csv")
+    assert modality == "table"  # by suffix; the column is looked at when it is read
+    featurized = featurize(data / "reviews.csv", label_column="topic", text_backend="tfidf")
+    assert featurized.modality == "text"
+    assert featurized.report[0] == "modality: text (column 'review' of the table holds free text)"
+
+
+# --------------------------------------------------------------------------------------------------
+# audio and images
+
+
+def test_tones_at_three_pitches_give_three_clusters(data, tmp_path):
+    out = tmp_path / "out"
+    result, metrics = fit([data / "tones", "-k", "3"], out, *FAST)
+    assert metrics["acc"] >= 0.9 and metrics["n_samples"] == 36
+    assert "warning: " in result.stderr and "skipped 1 of 37 audio files that could not be read: band1/broken.wav" in result.stderr
+    overview = json.loads((out / "clusters.json").read_text())
+    members = [sorted(entry["members"]) for entry in overview["clusters"].values()]
+    assert sum(len(m) for m in members) == 36
+    assert "cluster 0 (" in result.stdout and ".wav" in result.stdout
+    target = tmp_path / "pred.csv"
+    predicted = invoke("predict", out / "model", data / "tones", "--out", target)
+    assert predicted.exit_code == 0, predicted.stderr
+    assert float(re.search(r"ACC (\d\.\d+)", predicted.stdout).group(1)) >= 0.9
+
+
+def test_shapes_folder_gives_three_clusters_with_the_conv_autoencoder(data, tmp_path):
+    out = tmp_path / "out"
+    result, metrics = fit([data / "shapes", "-k", "3", "--image-size", "28"], out, *FAST)
+    assert metrics["acc"] >= 0.9
+    assert "skipped 1 of 61 image files" in result.stderr
+    model = deepclust.load(out / "model")
+    assert model.input_shape_ == (28, 28) and model.architecture == "conv"
+    assert model.preprocessing_.size == (28, 28)
+    assert_png(out / "clusters.png")
+
+
+def test_audio_folder_of_only_broken_files(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"not audio")
+    (tmp_path / "b.flac").write_bytes(b"")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DeepclustError, match=r"none of the 2 audio files could be read"):
+            featurize(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------------
+# modality detection and errors
+
+
+def test_detect_modality(data, tmp_path):
+    assert detect_modality(data / "shapes")[0] == "images"
+    assert detect_modality(data / "tones") == ("audio", "a folder of 37 audio files")
+    assert detect_modality(data / "letters")[0] == "text"
+    assert detect_modality(data / "docs.txt")[0] == "text"
+    assert detect_modality(data / "docs.csv", text_column="review")[0] == "text"
+    assert detect_modality(data / "customers.csv")[0] == "table"
+    np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+    assert detect_modality(tmp_path / "x.npy")[0] == "array"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DeepclustError, match=r"empty: the folder holds no files deepclust reads"):
+        detect_modality(tmp_path / "empty")
+    with pytest.raises(DeepclustError, match=r"a single \.wav file; give the folder"):
+        detect_modality(data / "tones" / "band0" / "tone0.wav")
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["empty.txt"], ["empty.txt", "no text"]),
+    (["docs.csv", "--modality", "audio"], ["docs.csv", "audio are read from a folder"]),
+    (["docs.csv", "--text-column", "nope"], ["docs.csv", "no column named 'nope'"]),
+    (["tones", "--label-column", "x"], ["tones", "--label-column applies to tables"]),
+    (["docs.csv", "--modality", "video"], ["modality must be one of"]),
+    (["shapes", "--image-size", "3x"], ["--image-size"]),
+    (["docs.csv", "--text-backend", "bert"], ["text backend must be one of"]),
+])
+def test_modality_user_errors(data, tmp_path, monkeypatch, args, needles):
+    (data / "empty.txt").write_text("\n  \n")
+    monkeypatch.chdir(data)
+    out = tmp_path / "out"
+    assert_user_error(invoke("fit", *args, "--out", out, *FAST), *needles)
+    assert not out.exists()
+
+
+def test_a_saved_preprocessing_of_unknown_kind_is_refused(data, tmp_path):
+    featurized = featurize(data / "docs.txt", text_backend="tfidf")
+    model = deepclust.AEKMeans(3, pretrain_epochs=1, hidden_dims=(8,), random_state=0, verbose=0)
+    model.fit(featurized.X)
+    model.preprocessing_ = featurized.featurizer
+    model.save(tmp_path / "m")
+    again = deepclust.load(tmp_path / "m")
+    assert np.allclose(apply_featurizer(again.preprocessing_, data / "docs.txt").X, featurized.X, atol=1e-6)
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["preprocessing"]["kind"] = "pickle"
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match=r"unknown preprocessing kind 'pickle'"):
+        deepclust.load(tmp_path / "m")
