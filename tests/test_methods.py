@@ -56,6 +56,10 @@ def test_same_seed_same_labels_and_global_rng_untouched(cls, blobs):
     second = make(cls, n_clusters=4, random_state=7).fit(X)
     np.testing.assert_array_equal(first.labels_, second.labels_)
     np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    weights, again = first._state_tensors(), second._state_tensors()  # every saved tensor
+    assert weights.keys() == again.keys()
+    for name in weights:
+        assert torch.equal(weights[name], again[name]), name
 
 
 def test_fitted_autoencoder_is_reused_not_modified(blobs):

@@ -56,14 +56,24 @@ def choose_scaling(X: np.ndarray, scaling: str) -> tuple[str, np.ndarray, np.nda
     return scaling, offset.astype(np.float32), spread.astype(np.float32)
 
 
-def expect_tensor(tensors: dict[str, torch.Tensor], name: str, shape: tuple) -> torch.Tensor:
-    """``tensors[name]`` if present with ``shape``; otherwise a clear :class:`ModelFileError`."""
+def expect_tensor(
+    tensors: dict[str, torch.Tensor], name: str, shape: tuple, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """``tensors[name]`` if present with ``shape`` and ``dtype`` (default: int64 for ``labels``,
+    else any floating type); otherwise a clear :class:`ModelFileError`."""
     if name not in tensors:
         raise ModelFileError(f"model file is missing the tensor {name!r}")
     tensor = tensors[name]
     if tuple(tensor.shape) != tuple(shape):
         raise ModelFileError(
             f"tensor {name!r} has shape {tuple(tensor.shape)}, expected {tuple(shape)}"
+        )
+    if dtype is None and name == "labels":
+        dtype = torch.int64
+    if (tensor.dtype != dtype) if dtype is not None else not tensor.dtype.is_floating_point:
+        expected = str(dtype).replace("torch.", "") if dtype is not None else "a floating type"
+        raise ModelFileError(
+            f"tensor {name!r} has dtype {str(tensor.dtype).replace('torch.', '')}, expected {expected}"
         )
     return tensor
 
@@ -117,7 +127,7 @@ def load_module_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor],
             f"missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
     for name, value in expected.items():
-        expect_tensor(state, name, tuple(value.shape))
+        expect_tensor(state, name, tuple(value.shape), value.dtype)
     module.load_state_dict(state)
 
 

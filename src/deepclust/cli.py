@@ -48,6 +48,8 @@ SAMPLES_PER_CLUSTER = 10
 SAMPLE_SUFFIXES = (".npy", ".npz", ".csv")
 #: on small data the default pretraining epochs are raised to give at least this many steps
 MIN_PRETRAIN_STEPS = 500
+#: rows per block when ``predict`` streams an .npy file
+STREAM_ROWS = 16_384
 #: the embedding map encodes at most this many samples (a seeded subset)
 EMBED_POINTS = 10_000
 DEBUG_ENV = "DEEPCLUST_DEBUG"
@@ -113,14 +115,22 @@ def _note(message: str, quiet: bool = False) -> None:
         typer.echo(message, err=True)
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write ``data`` atomically; OS failures become one-line user errors."""
-    from .io import atomic_write_bytes
+def _write(files: dict[Path, bytes], model: tuple[Any, Path] | None = None) -> None:
+    """Write ``files`` (and a ``(estimator, folder)`` model) all together or not at all: each goes
+    to a temporary name first, then all are renamed into place, so a full disk or a kill leaves
+    earlier versions as they were. OS failures become one-line user errors."""
+    from .io import OutputSet
 
     try:
-        atomic_write_bytes(path, data)
+        with OutputSet() as outputs:
+            if model is not None:
+                outputs.add_model(*model)
+            for path, data in files.items():
+                outputs.write(path, data)
+            outputs.commit()
     except OSError as exc:
-        raise DeepclustError(f"cannot write {path}: {exc.strerror or exc}") from None
+        where = next(iter(files)).parent
+        raise DeepclustError(f"cannot write the outputs in {where}: {exc.strerror or exc}") from None
 
 
 def _labels_csv(labels: np.ndarray, index: list[str] | None = None) -> bytes:
@@ -309,8 +319,8 @@ def _load_dataset(
     return dataset
 
 
-def _write_plots(model, dataset: _Dataset, method: str, out: Path) -> list[str]:
-    """Render and write the PNGs of a fitted model; returns the names written.
+def _render_plots(model, dataset: _Dataset, method: str) -> dict[str, bytes]:
+    """The PNGs of a fitted model, by file name.
 
     Plots are a bonus on top of labels and model: a plot that cannot be drawn (matplotlib not
     installed, data that is not drawable) is skipped with a note instead of failing the run.
@@ -321,7 +331,7 @@ def _write_plots(model, dataset: _Dataset, method: str, out: Path) -> list[str]:
         plotting._figure(1, 1)  # fails early, with the install hint, without matplotlib
     except DeepclustError as exc:
         _note(f"note: plots skipped: {exc}")
-        return []
+        return {}
     n = dataset.X.shape[0]
     idx = plotting._subsample(n, EMBED_POINTS)  # encode only the points the map shows
 
@@ -346,16 +356,42 @@ def _write_plots(model, dataset: _Dataset, method: str, out: Path) -> list[str]:
         renderers[SAMPLES_PNG] = lambda: plotting.generated_samples_grid(
             model, SAMPLES_PER_CLUSTER, title=f"{method}: generated samples"
         )
-    written = []
+    rendered = {}
     for name, render in renderers.items():
         try:
-            png = render()
+            rendered[name] = render()
         except DeepclustError as exc:
             _note(f"note: {name} skipped: {_one_line(str(exc))}")
-            continue
-        _write(out / name, png)
-        written.append(name)
-    return written
+    return rendered
+
+
+def _make_parent(out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DeepclustError(f"cannot create the folder of --out {out}: {exc.strerror or exc}") from None
+
+
+def _predict_streaming(estimator, data: str, out: Path) -> int:
+    """Predict an ``.npy`` file block by block, appending each block's labels to ``out`` (which
+    appears only once complete): memory is bounded by the block, not the file. Returns the count."""
+    from .data.readers import iter_npy_rows
+    from .io import atomic_writer
+
+    _make_parent(out)
+    count = 0
+    try:
+        with atomic_writer(out) as handle:
+            handle.write(b"index,cluster\n")
+            for block in iter_npy_rows(data, STREAM_ROWS):
+                with _estimator_errors(str(data)):
+                    labels = estimator.predict(block)
+                rows = np.column_stack([np.arange(count, count + len(labels)), labels])
+                np.savetxt(handle, rows, fmt="%d", delimiter=",")
+                count += len(labels)
+    except OSError as exc:
+        raise DeepclustError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return count
 
 
 def _draw_samples(model, n: int, cluster: int | None, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -416,10 +452,8 @@ def _adapt_to_data(estimator, dataset: _Dataset, user_set: set[str], quiet: bool
 def _run_fit(
     dataset: _Dataset, estimator, method: str, out: Path, quiet: bool
 ) -> dict[str, Any]:
-    """Fit, then write labels, model, metrics and plots into ``out``; returns the summary.
-
-    Nothing is written unless the fit succeeds; each file is replaced atomically.
-    """
+    """Fit, then write labels, model, metrics, cluster overview and plots into ``out``; returns
+    the summary. Nothing is written unless the fit succeeds, and then all outputs together."""
     n_clusters = estimator.n_clusters
     if dataset.X.shape[0] < n_clusters:
         raise DeepclustError(
@@ -437,29 +471,24 @@ def _run_fit(
 
         metrics = {**evaluate(dataset.y, estimator.labels_), "seconds": seconds, "method": method}
 
+    if dataset.featurizer is not None:  # saved with the model, so that predict reads data alike
+        estimator.preprocessing_ = dataset.featurizer
+    overview = _cluster_overview(estimator, dataset)
+    files = {LABELS_FILE: _labels_csv(estimator.labels_, dataset.names)}
+    if metrics is not None:
+        files[METRICS_FILE] = (json.dumps(metrics, indent=2) + "\n").encode()
+    if overview is not None:
+        files[CLUSTERS_JSON] = (json.dumps(overview, indent=2) + "\n").encode()
+    files.update(_render_plots(estimator, dataset, method))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DeepclustError(f"cannot create --out {out}: {exc.strerror or exc}") from None
-    if dataset.featurizer is not None:  # saved with the model, so that predict reads data alike
-        estimator.preprocessing_ = dataset.featurizer
-    try:  # the model first: if it cannot be written, no new labels sit beside an old model
-        estimator.save(out / MODEL_DIR)
-    except OSError as exc:
-        raise DeepclustError(f"cannot save the model to {out / MODEL_DIR}: {exc.strerror or exc}") from None
-    _write(out / LABELS_FILE, _labels_csv(estimator.labels_, dataset.names))
-    written = [LABELS_FILE, MODEL_DIR + "/"]
-    if metrics is not None:
-        _write(out / METRICS_FILE, (json.dumps(metrics, indent=2) + "\n").encode())
-        written.append(METRICS_FILE)
-    overview = _cluster_overview(estimator, dataset)
-    if overview is not None:
-        _write(out / CLUSTERS_JSON, (json.dumps(overview, indent=2) + "\n").encode())
-        written.append(CLUSTERS_JSON)
-    written += _write_plots(estimator, dataset, method, out)
+    _write({out / name: data for name, data in files.items()}, model=(estimator, out / MODEL_DIR))
+    written = [LABELS_FILE, MODEL_DIR + "/", *[name for name in files if name != LABELS_FILE]]
     # outputs of an earlier run into the same folder that this run does not replace would be stale
     for name in _OPTIONAL_OUTPUTS:
-        if name not in written and (out / name).is_file():
+        if name not in files and (out / name).is_file():
             (out / name).unlink()
     return {
         "method": method,
@@ -661,6 +690,10 @@ def predict(
 
         estimator = load(model, device=device)
         featurizer = getattr(estimator, "preprocessing_", None)
+        if featurizer is None and str(data).lower().endswith(".npy") and label_column is None:
+            count = _predict_streaming(estimator, data, out)
+            typer.echo(f"wrote {count:,} cluster labels to {out}")
+            return
         if featurizer is None:
             if text_column is not None:
                 raise DeepclustError(f"--text-column: {model} was not fitted on text")
@@ -669,11 +702,8 @@ def predict(
             loaded = apply_featurizer(featurizer, data, label_column=label_column, text_column=text_column)
         with _estimator_errors(str(data)):
             predicted = estimator.predict(loaded.X)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DeepclustError(f"cannot create the folder of --out {out}: {exc.strerror or exc}") from None
-        _write(out, _labels_csv(predicted, loaded.names))
+        _make_parent(out)
+        _write({out: _labels_csv(predicted, loaded.names)})
         line = f"wrote {len(predicted):,} cluster labels to {out}"
         if loaded.y is not None:
             from .metrics import evaluate
@@ -716,16 +746,13 @@ def sample(
                 estimator, min(n, SAMPLES_PER_CLUSTER), cluster=cluster, seed=seed,
                 title=f"{type(estimator).__name__}: generated samples",
             )
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DeepclustError(f"cannot create the folder of --out {out}: {exc.strerror or exc}") from None
-        _write(out, data)
+        files = {out: data}
         line = f"wrote {len(X):,} generated samples to {out}"
         if png is not None:
-            grid = out.with_suffix(".png")
-            _write(grid, png)
-            line += f" and a grid of them to {grid}"
+            files[out.with_suffix(".png")] = png
+            line += f" and a grid of them to {out.with_suffix('.png')}"
+        _make_parent(out)
+        _write(files)
     typer.echo(line)
 
 

@@ -7,6 +7,7 @@ the checksum recorded in the config, and every tensor must have the shape the co
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -15,7 +16,9 @@ import shutil
 import tempfile
 import zipfile
 from importlib import metadata
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -60,23 +63,105 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data`` in a new temporary file beside ``path``, flushed to disk; returns its name."""
+    with _temp_file(path) as (handle, tmp):
+        handle.write(data)
+    return tmp
 
-    The file gets the usual permissions (``0o666`` less the umask), not mkstemp's private 0600.
-    """
-    path = Path(path)
+
+@contextlib.contextmanager
+def _temp_file(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """(handle, name) of a new temporary file beside ``path``, flushed to disk on exit and removed
+    if the block fails. It gets the usual permissions (``0o666`` less the umask), not mkstemp's
+    private 0600."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle, Path(tmp)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A binary file handle whose contents appear at ``path`` only when the block succeeds: for
+    outputs written piece by piece (labels of a streamed prediction)."""
+    path = Path(path)
+    with _temp_file(path) as (handle, tmp):
+        yield handle
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    tmp = _write_temp(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _replace_folder(staging: Path, path: Path) -> None:
+    """Put the folder ``staging`` where ``path`` is, the old one removed only once it is replaced."""
+    if path.exists():
+        backup = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, backup)
+        os.replace(staging, path)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(staging, path)
+
+
+class OutputSet:
+    """Several outputs written all together or not at all.
+
+    ``write`` and ``add_model`` put each output in a temporary file (or folder) beside its target
+    at once, so a full disk or any other failure surfaces before anything is replaced; ``commit``
+    then renames them all into place, which takes no space. Leaving the ``with`` block without
+    ``commit`` (an exception, a signal) removes the temporaries and leaves earlier outputs as
+    they were.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []  # (temporary, target)
+
+    def write(self, path: Path, data: bytes) -> None:
+        path = Path(path)
+        self._staged.append((_write_temp(path, data), path))
+
+    def add_model(self, estimator, path: Path) -> None:
+        path = Path(path)
+        self._staged.append((_stage_model_folder(estimator, path), path))
+
+    def commit(self) -> None:
+        for tmp, target in self._staged:
+            if tmp.is_dir():
+                _replace_folder(tmp, target)
+            else:
+                os.replace(tmp, target)
+        self._staged = []
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for tmp, _ in self._staged:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+        self._staged = []
 
 
 def _serialise(estimator) -> tuple[bytes, bytes]:
@@ -109,34 +194,36 @@ def _serialise(estimator) -> tuple[bytes, bytes]:
 
 def save_model(estimator, path) -> Path:
     """Save a fitted estimator to the folder ``path`` (or a ``.zip`` file); returns the path."""
-    config, weights = _serialise(estimator)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".zip":
+        config, weights = _serialise(estimator)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(CONFIG_NAME, config)
             archive.writestr(WEIGHTS_NAME, weights)
         atomic_write_bytes(path, buffer.getvalue())
         return path
+    with OutputSet() as outputs:
+        outputs.add_model(estimator, path)
+        outputs.commit()
+    return path
+
+
+def _stage_model_folder(estimator, path: Path) -> Path:
+    """The model folder written complete under a temporary name beside ``path``."""
     if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / CONFIG_NAME).exists())):
         raise ModelFileError(f"{path} exists and is not a deepclust model folder; not overwriting it")
+    config, weights = _serialise(estimator)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
     try:
         os.chmod(staging, 0o777 & ~_umask())
         for name, data in ((WEIGHTS_NAME, weights), (CONFIG_NAME, config)):
             atomic_write_bytes(staging / name, data)
-        if path.exists():
-            backup = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, backup)
-            os.replace(staging, path)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return path
+    return staging
 
 
 def _read_files(path: Path) -> tuple[bytes, bytes]:
@@ -185,7 +272,7 @@ def load(path, device: str = "auto"):
             f"(this deepclust reads version {FORMAT_VERSION})"
         )
     class_name = config.get("class")
-    if class_name not in LOADABLE:
+    if not isinstance(class_name, str) or class_name not in LOADABLE:
         raise ModelFileError(
             f"{path}: unknown model class {class_name!r}; deepclust loads only {', '.join(sorted(LOADABLE))}"
         )

@@ -206,6 +206,12 @@ def apply_featurizer(featurizer, path: str | os.PathLike, *, label_column: str |
         X, names, y = _read_audio(featurizer, p, shown, progress)
         return Featurized(X, y, kind, shown, featurizer, names)
     if kind == "table":
+        if p.suffix.lower() not in (*TABLE_SUFFIXES, *PARQUET_SUFFIXES):
+            raise DeepclustError(
+                f"{shown}: the model was fitted on a table and finds its columns by name; give a "
+                f"{', '.join((*TABLE_SUFFIXES, *PARQUET_SUFFIXES))} file with columns "
+                f"{', '.join(featurizer.columns_in_[:10])}{', ...' if len(featurizer.columns_in_) > 10 else ''}"
+            )
         df, has_header = _table_frame(p, shown)
         df, y = take_label_column(df, shown, label_column, has_header)
         return Featurized(featurizer.transform(df, shown), y, kind, shown, featurizer)
@@ -224,6 +230,9 @@ def featurizer_from_state(config: dict, arrays: dict[str, np.ndarray]):
     kind = config.get("kind")
     if kind not in FEATURIZERS:
         raise ValueError(f"unknown preprocessing kind {kind!r}")
+    for name, array in arrays.items():
+        if array.dtype.kind != "f":
+            raise ValueError(f"preprocessing array {name!r} has dtype {array.dtype}, expected floats")
     return FEATURIZERS[kind].from_state(config, arrays)
 
 

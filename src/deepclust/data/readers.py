@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
+import tokenize
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +51,10 @@ NPZ_LABEL_KEYS = ("y", "labels")
 LABEL_COLUMN_NAMES = ("label", "labels", "y", "cluster")
 
 _CHUNK_BYTES = 64 * 2**20  # finiteness is checked in row blocks of about this size
+#: what NumPy's .npy/.npz parsing raises on corrupt bytes (headers are parsed as Python literals,
+#: members are zip entries)
+_ARRAY_FILE_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TypeError, tokenize.TokenError,
+                      zipfile.BadZipFile, zlib.error, NotImplementedError)
 
 
 @dataclass
@@ -285,15 +291,11 @@ def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bo
 
 def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
     try:
-        import pyarrow  # noqa: F401  (pandas needs it; a missing engine is a bug, not user input)
-        import pyarrow.lib
-
-        arrow_errors: tuple[type[BaseException], ...] = (pyarrow.lib.ArrowException,)
-    except ImportError:  # pragma: no cover
-        arrow_errors = ()
-    try:
         return pd.read_parquet(path, engine="pyarrow")
-    except (*arrow_errors, OSError, ValueError, TypeError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001  pyarrow's decoders and pandas' metadata handling
+        # raise many types (ArrowException, KeyError from corrupt pandas metadata, ...) on bad bytes
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
 
 
@@ -476,7 +478,7 @@ def _npy_header(path: Path, shown: str) -> tuple[tuple[int, ...], bool, np.dtype
                 return fmt.read_array_header_1_0(fh)
             # 2.0 and 3.0 share the layout (3.0 only allows UTF-8 field names)
             return fmt.read_array_header_2_0(fh)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+    except _ARRAY_FILE_ERRORS as exc:
         reason = _short(exc)
         raise DeepclustError(f"cannot read {shown}: not a valid .npy file ({reason})") from None
 
@@ -521,12 +523,16 @@ def _check_array_shape(shape: tuple[int, ...], shown: str, what: str = "the arra
         raise DeepclustError(f"{shown}: {what} has an empty dimension (shape {shape})")
 
 
-def _to_float32_checked(arr: np.ndarray, shown: str, what: str = "the array") -> np.ndarray:
+def _to_float32_checked(
+    arr: np.ndarray, shown: str, what: str = "the array", row_offset: int = 0
+) -> np.ndarray:
+    """``arr`` as float32, refusing NaN/inf (or overflow) with its index; ``row_offset`` is added
+    to the row of that index when ``arr`` is a block of a larger array."""
     with np.errstate(over="ignore", invalid="ignore"):
         X = np.asarray(arr, dtype=np.float32)
     bad = _first_nonfinite(X)
     if bad is not None:
-        idx = ", ".join(map(str, bad))
+        idx = ", ".join(map(str, (bad[0] + row_offset, *bad[1:])))
         original = arr[bad]
         if np.isnan(original):
             kind = "a missing (NaN) value"
@@ -544,9 +550,36 @@ def _read_npy(path: Path, shown: str) -> np.ndarray:
     _check_array_shape(tuple(shape), shown)
     try:
         mm = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except _ARRAY_FILE_ERRORS as exc:
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
     return _to_float32_checked(mm, shown)
+
+
+def iter_npy_rows(path: PathLike, rows: int = 65_536) -> Iterator[np.ndarray]:
+    """Blocks of up to ``rows`` rows of a C-ordered numeric ``.npy`` file as float32, read with
+    plain file reads (no memory map), so memory stays bounded by the block, not the file.
+    Raises the same errors as :func:`read_data`."""
+    shown = str(path)
+    p = Path(os.fspath(path)).expanduser()
+    _check_exists(p, shown)
+    shape, fortran, dtype = _npy_header(p, shown)
+    _check_numeric_dtype(dtype, shown)
+    _check_array_shape(tuple(shape), shown)
+    if fortran:
+        yield _read_npy(p, shown)  # column-major: rows are not contiguous on disk
+        return
+    per_row = int(np.prod(shape[1:], dtype=np.int64))
+    with open(p, "rb") as fh:
+        import numpy.lib.format as fmt
+
+        version = fmt.read_magic(fh)
+        (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
+        for start in range(0, shape[0], rows):
+            count = min(rows, shape[0] - start)
+            block = np.fromfile(fh, dtype=dtype, count=count * per_row)
+            if block.size != count * per_row:
+                raise DeepclustError(f"cannot read {shown}: the file ends before row {start + block.size // max(per_row, 1)}")
+            yield _to_float32_checked(block.reshape(count, *shape[1:]), shown, row_offset=start)
 
 
 def _load_npy_full(path: Path, shown: str) -> np.ndarray:
@@ -554,7 +587,7 @@ def _load_npy_full(path: Path, shown: str) -> np.ndarray:
     _refuse_dtype(dtype, shown)
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except _ARRAY_FILE_ERRORS as exc:
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
 
 
@@ -564,7 +597,7 @@ def _open_npz(path: Path, shown: str) -> Iterator[Any]:
     with open(path, "rb") as fh:
         try:
             npz = np.load(fh, allow_pickle=False)
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        except _ARRAY_FILE_ERRORS as exc:
             reason = _short(exc)
             raise DeepclustError(f"cannot read {shown}: not a valid .npz file ({reason})") from None
         if not isinstance(npz, np.lib.npyio.NpzFile):
@@ -583,7 +616,7 @@ def _npz_member(npz: Any, key: str, shown: str) -> np.ndarray:
                 "unpickling; deepclust never unpickles files. Save numeric arrays instead"
             ) from None
         raise DeepclustError(f"cannot read {shown}: array '{key}': {_short(exc)}") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _ARRAY_FILE_ERRORS as exc:
         raise DeepclustError(f"cannot read {shown}: array '{key}': {_short(exc)}") from None
 
 

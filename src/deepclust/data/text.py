@@ -156,6 +156,11 @@ class TextEmbedder:
             tfidf = vectorizer.fit_transform(texts)
         except ValueError:  # "empty vocabulary": only stop words or no letters at all
             raise DeepclustError("the documents hold no words to build a vocabulary from") from None
+        if min(tfidf.shape) < 2:
+            raise DeepclustError(
+                f"TF-IDF needs at least 2 documents and 2 different words; got {tfidf.shape[0]} "
+                f"documents with {tfidf.shape[1]} words"
+            )
         self.vocabulary_ = vectorizer.get_feature_names_out().tolist()
         self.idf_ = vectorizer.idf_.astype(np.float64)
         k = max(1, min(TFIDF_COMPONENTS, tfidf.shape[0] - 1, tfidf.shape[1] - 1))

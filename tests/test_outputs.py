@@ -1,0 +1,129 @@
+"""Outputs are all-or-nothing: a full disk or a kill while writing leaves the previous outputs
+complete and unchanged."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_cli import TINY, assert_user_error, invoke
+
+from deepclust import io as model_io
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones included) by relative path."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def earlier_run(tmp_path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 30)
+    table = pd.DataFrame(rng.normal(size=(90, 3)) + 6 * np.eye(3)[y], columns=["a", "b", "c"])
+    table["label"] = y
+    data = tmp_path / "blobs.csv"
+    table.to_csv(data, index=False)
+    out = tmp_path / "out"
+    result = invoke("fit", data, "-k", "3", "--label-column", "label", "--out", out, *TINY)
+    assert result.exit_code == 0, result.stderr
+    return data, out
+
+
+@pytest.mark.parametrize("failing_write", [1, 3, 6])
+def test_a_full_disk_leaves_the_previous_outputs_intact(earlier_run, monkeypatch, failing_write):
+    """The n-th file of the new run hits ENOSPC: no output of the earlier run changes, and no
+    temporary file is left behind."""
+    data, out = earlier_run
+    before = snapshot(out)
+    real_write = model_io._write_temp
+    calls = []
+
+    def full_disk(path, content):
+        calls.append(path)
+        if len(calls) == failing_write:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_write(path, content)
+
+    monkeypatch.setattr(model_io, "_write_temp", full_disk)
+    result = invoke("fit", data, "-k", "3", "--label-column", "label", "--out", out, *TINY,
+                    "--seed", "1")
+    assert_user_error(result, f"cannot write the outputs in {out}", "No space left on device")
+    assert len(calls) >= failing_write
+    assert snapshot(out) == before
+
+
+WRITER = textwrap.dedent("""
+    import hashlib, sys
+    from pathlib import Path
+    from deepclust.io import OutputSet
+
+    folder = Path(sys.argv[1])
+    version = 0
+    while True:
+        version += 1
+        with OutputSet() as outputs:
+            for name in ("labels.csv", "metrics.json"):
+                body = (f"{name} version {version}\\n".encode() * 400_000)
+                outputs.write(folder / name, hashlib.sha256(body).hexdigest().encode() + b"\\n" + body)
+            outputs.commit()
+        print(version, flush=True)
+""")
+
+
+def complete(path: Path) -> bool:
+    """The file's first line is the SHA-256 of the rest: it was written whole."""
+    digest, _, body = path.read_bytes().partition(b"\n")
+    return hashlib.sha256(body).hexdigest().encode() == digest
+
+
+def test_sigkill_while_writing_never_leaves_a_partial_file(tmp_path):
+    """A process rewriting two ~10 MB outputs in a loop is killed (SIGKILL) at five points; each
+    time both files are still complete versions."""
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    rng = np.random.default_rng(0)
+    for kill in range(5):
+        process = subprocess.Popen([sys.executable, str(script), str(tmp_path)],
+                                   stdout=subprocess.PIPE, text=True)
+        assert process.stdout.readline().strip() == "1"  # one full version exists
+        time.sleep(float(rng.uniform(0.0, 0.4)))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for name in ("labels.csv", "metrics.json"):
+            assert complete(tmp_path / name), (kill, name)
+
+
+def test_predict_streams_an_npy_file_in_blocks(tmp_path, monkeypatch):
+    """Blocks of 7 rows give the labels of one pass; a NaN in a later block is reported with its
+    row in the whole file, and no labels file appears."""
+    from deepclust import AEKMeans, cli, load
+
+    X = np.random.default_rng(1).normal(size=(50, 3)).astype(np.float32) * 4
+    out = tmp_path / "run"
+    AEKMeans(3, hidden_dims=(8,), latent_dim=2, pretrain_epochs=2, random_state=0, verbose=0).fit(X).save(out / "model")
+    np.save(tmp_path / "new.npy", X)
+    monkeypatch.setattr(cli, "STREAM_ROWS", 7)
+    target = tmp_path / "labels.csv"
+    result = invoke("predict", out / "model", tmp_path / "new.npy", "--out", target, "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"wrote 50 cluster labels to {target}"
+    labels = pd.read_csv(target)
+    assert labels["index"].tolist() == list(range(50))
+    np.testing.assert_array_equal(labels["cluster"], load(out / "model").predict(X))
+
+    X[45, 2] = np.nan
+    np.save(tmp_path / "bad.npy", X)
+    target.unlink()
+    result = invoke("predict", out / "model", tmp_path / "bad.npy", "--out", target, "--device", "cpu")
+    assert_user_error(result, "bad.npy", "a missing (NaN) value at index [45, 2]")
+    assert not target.exists() and not list(tmp_path.glob(".labels.csv*"))
