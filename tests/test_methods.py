@@ -195,6 +195,33 @@ def test_a_diverging_loss_stops_training_with_where_and_what_to_try():
         model.fit(X)
 
 
+@pytest.mark.parametrize("max_grad_norm", [None, 0.5])
+def test_gradient_clipping_bounds_every_step(max_grad_norm):
+    """SGD on a loss with a gradient of norm 2e6. With clipping to c, Nesterov's step is at most
+    g + 0.9·buffer ≤ c + 0.9·c/(1 − 0.9) = 10·c times lr, for the adversary too; without, ~1e5."""
+    w, v = torch.nn.Parameter(torch.zeros(4)), torch.nn.Parameter(torch.zeros(4))
+    moves = []
+
+    def step(xb, index):
+        moves.append(w.detach().clone())
+        return {"loss": 1e6 * w.sum()}
+
+    phase = Phase(name="clip", step=step, parameters=[w], epochs=1, lr=0.1, optimizer="sgd",
+                  max_grad_norm=max_grad_norm,
+                  adversary=Adversary(name="critic", parameters=[v], step=lambda xb, i: {"loss": 1e6 * v.sum()}))
+    run_phase(phase, torch.zeros(12, 1), 4, torch.Generator().manual_seed(0), [])
+    largest = max(float((b - a).norm()) for a, b in zip(moves, moves[1:]))
+    if max_grad_norm is None:
+        assert largest > 1e5
+    else:
+        assert largest <= 10 * 0.1 * max_grad_norm + 1e-6
+        assert float(v.detach().norm()) <= 3 * 10 * 0.1 * max_grad_norm + 1e-6  # three steps
+    assert Autoencoder(max_grad_norm=1.0).get_params()["max_grad_norm"] == 1.0
+    with pytest.raises(DeepclustError, match="max_grad_norm must be a positive number or None, got 0"):
+        run_phase(Phase(name="x", step=step, parameters=[w], epochs=1, max_grad_norm=0),
+                  torch.zeros(4, 1), 4, torch.Generator(), [])
+
+
 def test_a_diverging_adversary_is_named():
     X = torch.zeros(8, 2)
     weight = torch.nn.Parameter(torch.ones(1))

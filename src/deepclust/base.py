@@ -230,7 +230,8 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
 
     Common parameters, same names in every method: ``n_clusters``; the autoencoder's
     ``latent_dim``, ``hidden_dims``, ``architecture``, ``pretrain_epochs``, ``batch_size``, ``lr``
-    and ``input_scaling`` (see :class:`~deepclust.Autoencoder`); ``augment`` (random shifts and
+    ``input_scaling`` and ``max_grad_norm`` (see :class:`~deepclust.Autoencoder`; the clipping
+    applies to the clustering phase too); ``augment`` (random shifts and
     rotations of image batches in pretraining *and* clustering); ``autoencoder`` (a fitted
     ``Autoencoder`` to reuse instead of pretraining; a private copy is fine-tuned); ``epochs`` and
     ``cluster_lr`` for methods with a clustering phase; ``device``, ``random_state``, ``verbose``.
@@ -313,6 +314,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
             batch_size=self.batch_size,
             lr=self.lr,
             input_scaling=self.input_scaling,
+            max_grad_norm=self.max_grad_norm,
             augment=self.augment,
             device=self.device,
             verbose=self.verbose,

@@ -618,6 +618,9 @@ def fit(
         None, "--hidden-dims", help="Encoder layer sizes, comma-separated, e.g. 500,500,2000."
     ),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Training batch size."),
+    max_grad_norm: Optional[float] = typer.Option(
+        None, "--max-grad-norm", help="Clip gradients to this L2 norm (a guard against NaN losses)."
+    ),
     augment: bool = typer.Option(
         False, "--augment", help="Shift and rotate image batches at random while training (images only)."
     ),
@@ -651,6 +654,7 @@ def fit(
             epochs=epochs, pretrain_epochs=pretrain_epochs, latent_dim=latent_dim,
             hidden_dims=dims, batch_size=batch_size, random_state=seed, device=device,
             verbose=0 if quiet else 1, augment=augment or None, architecture=architecture,
+            max_grad_norm=max_grad_norm,
             autoencoder=_load_autoencoder(autoencoder, device),
         )
         estimator = _build_estimator(cls, key, n_clusters, options, quiet)

@@ -24,6 +24,7 @@ class AEKMeans(DeepClusterer):
         lr: float = 1e-3,
         n_init: int = 10,
         input_scaling: str = "auto",
+        max_grad_norm: float | None = None,
         augment: bool = False,
         autoencoder=None,
         device: str = "auto",
@@ -39,6 +40,7 @@ class AEKMeans(DeepClusterer):
         self.lr = lr
         self.n_init = n_init
         self.input_scaling = input_scaling
+        self.max_grad_norm = max_grad_norm
         self.augment = augment
         self.autoencoder = autoencoder
         self.device = device

@@ -47,6 +47,8 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
     input_scaling : ``"auto"`` (data in [0, 1] unchanged; non-negative integers such as pixels
         divided by their maximum; anything else standardised), ``"standard"``, ``"minmax"``,
         ``"max"`` or ``"none"``; stored in the model and reapplied to new data.
+    max_grad_norm : clip the gradient to this total L2 norm before every optimiser step (a guard
+        against rare huge steps that turn the loss NaN); ``None`` (default) does not clip.
     device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
     """
 
@@ -67,6 +69,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         noise: float = 0.0,
         augment: bool = False,
         input_scaling: str = "auto",
+        max_grad_norm: float | None = None,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -86,6 +89,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         self.noise = noise
         self.augment = augment
         self.input_scaling = input_scaling
+        self.max_grad_norm = max_grad_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -101,6 +105,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
             Xt = self._to_tensor(X)
             self.history_ = []
             phase = Phase(
+                max_grad_norm=self.max_grad_norm,
                 name="pretrain",
                 step=self._step,
                 parameters=self.network_.parameters(),

@@ -82,6 +82,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.9),
         input_scaling: str = "auto",
+        max_grad_norm: float | None = None,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -101,7 +102,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
             architecture=architecture, activation=activation,
             discriminator_activation=discriminator_activation, output_activation=output_activation,
             loss=loss, n_critic=n_critic, gp_weight=gp_weight, epochs=epochs, batch_size=batch_size,
-            lr=lr, betas=betas, input_scaling=input_scaling, device=device,
+            lr=lr, betas=betas, input_scaling=input_scaling, max_grad_norm=max_grad_norm, device=device,
             random_state=random_state, verbose=verbose,
         )
 
@@ -149,7 +150,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
             return {"loss": F.cross_entropy(self.encoder_(xb)[:, self.noise_dim:], targets[index])}
 
-        phase = Phase(name="encoder", step=step, parameters=self.encoder_.parameters(),
+        phase = Phase(max_grad_norm=self.max_grad_norm, name="encoder", step=step, parameters=self.encoder_.parameters(),
                       epochs=int(self.init_epochs), lr=self.lr, betas=tuple(self.betas),
                       modules=[self.encoder_])
         run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)

@@ -41,6 +41,7 @@ class DCN(DeepClusterer):
         n_init: int = 10,
         tol: float = 1e-3,
         input_scaling: str = "auto",
+        max_grad_norm: float | None = None,
         augment: bool = False,
         autoencoder=None,
         device: str = "auto",
@@ -59,6 +60,7 @@ class DCN(DeepClusterer):
         self.n_init = n_init
         self.tol = tol
         self.input_scaling = input_scaling
+        self.max_grad_norm = max_grad_norm
         self.augment = augment
         self.autoencoder = autoencoder
         self.device = device
@@ -98,6 +100,7 @@ class DCN(DeepClusterer):
             return {"labels_changed": changed, "stop": changed < self.tol}
 
         phase = Phase(
+            max_grad_norm=self.max_grad_norm,
             name="dcn",
             step=step,
             parameters=network.parameters(),

@@ -39,6 +39,7 @@ class DEC(DeepClusterer):
         batch_size: int = 64,
         lr: float = 1e-3,
         input_scaling: str = "auto",
+        max_grad_norm: float | None = None,
         augment: bool = False,
         autoencoder=None,
         device: str = "auto",
@@ -58,6 +59,7 @@ class DEC(DeepClusterer):
         self.batch_size = batch_size
         self.lr = lr
         self.input_scaling = input_scaling
+        self.max_grad_norm = max_grad_norm
         self.augment = augment
         self.autoencoder = autoencoder
         self.device = device
@@ -108,6 +110,7 @@ class DEC(DeepClusterer):
             return {"loss": rec + gamma * kl, "kl": kl, "reconstruction": rec}
 
         phase = Phase(
+            max_grad_norm=self.max_grad_norm,
             name=type(self).__name__.lower(),
             step=step,
             parameters=[*network.parameters(), centers],
@@ -152,6 +155,7 @@ class IDEC(DEC):
         batch_size: int = 64,
         lr: float = 1e-3,
         input_scaling: str = "auto",
+        max_grad_norm: float | None = None,
         augment: bool = False,
         autoencoder=None,
         device: str = "auto",
@@ -162,7 +166,7 @@ class IDEC(DEC):
             n_clusters, epochs=epochs, cluster_lr=cluster_lr, update_interval=update_interval, tol=tol, n_init=n_init,
             latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
-            input_scaling=input_scaling, augment=augment, autoencoder=autoencoder, device=device,
+            input_scaling=input_scaling, max_grad_norm=max_grad_norm, augment=augment, autoencoder=autoencoder, device=device,
             random_state=random_state, verbose=verbose,
         )
         self.gamma = gamma

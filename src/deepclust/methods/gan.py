@@ -50,7 +50,8 @@ class GAN(TorchEstimator, BaseEstimator):
     loss, n_critic, gp_weight : the adversarial game (see above).
     epochs, batch_size, lr, betas : Adam training; an epoch is one pass over the real data by
         ``D``.
-    input_scaling, device, random_state, verbose : as for :class:`~deepclust.Autoencoder`.
+    input_scaling, max_grad_norm, device, random_state, verbose : as for
+        :class:`~deepclust.Autoencoder` (``max_grad_norm`` clips generator and critic alike).
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class GAN(TorchEstimator, BaseEstimator):
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         input_scaling: str = "auto",
+        max_grad_norm: float | None = None,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -90,6 +92,7 @@ class GAN(TorchEstimator, BaseEstimator):
         self.lr = lr
         self.betas = betas
         self.input_scaling = input_scaling
+        self.max_grad_norm = max_grad_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -172,6 +175,7 @@ class GAN(TorchEstimator, BaseEstimator):
             return {"loss": loss}
 
         phase = Phase(
+            max_grad_norm=self.max_grad_norm,
             name=name,
             step=self._generator_step,
             parameters=[p for m in modules for p in m.parameters()],

@@ -58,6 +58,7 @@ class N2D(DeepClusterer):
         batch_size: int = 64,
         lr: float = 1e-3,
         input_scaling: str = "auto",
+        max_grad_norm: float | None = None,
         augment: bool = False,
         autoencoder=None,
         device: str = "auto",
@@ -77,6 +78,7 @@ class N2D(DeepClusterer):
         self.batch_size = batch_size
         self.lr = lr
         self.input_scaling = input_scaling
+        self.max_grad_norm = max_grad_norm
         self.augment = augment
         self.autoencoder = autoencoder
         self.device = device

@@ -46,6 +46,7 @@ class VaDE(DeepClusterer):
         batch_size: int = 64,
         lr: float = 1e-3,
         input_scaling: str = "auto",
+        max_grad_norm: float | None = None,
         augment: bool = False,
         autoencoder=None,
         device: str = "auto",
@@ -63,6 +64,7 @@ class VaDE(DeepClusterer):
         self.batch_size = batch_size
         self.lr = lr
         self.input_scaling = input_scaling
+        self.max_grad_norm = max_grad_norm
         self.augment = augment
         self.autoencoder = autoencoder
         self.device = device
@@ -117,6 +119,7 @@ class VaDE(DeepClusterer):
             return {"loss": rec_weight * rec + kl, "reconstruction": rec, "kl": kl}
 
         phase = Phase(
+            max_grad_norm=self.max_grad_norm,
             name="vade",
             step=step,
             parameters=[*network.parameters(), *head.parameters(), logits, means, log_vars],

@@ -29,6 +29,8 @@ class Phase:
     before that batch.
     ``augment(batch)``, when given, transforms every training batch before ``step`` sees it
     (random shifts and rotations of images).
+    ``max_grad_norm``, when given, clips the gradient of each optimiser's parameters (the
+    adversary's too) to that total L2 norm before every step.
     """
 
     name: str
@@ -45,6 +47,7 @@ class Phase:
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
     betas: tuple[float, float] = (0.9, 0.999)
     adversary: Adversary | None = None
+    max_grad_norm: float | None = None
 
 
 @dataclass
@@ -106,6 +109,8 @@ def run_phase(
 
     Returns the number of epochs run.
     """
+    if phase.max_grad_norm is not None and not phase.max_grad_norm > 0:
+        raise DeepclustError(f"max_grad_norm must be a positive number or None, got {phase.max_grad_norm!r}")
     if phase.epochs <= 0:
         return 0
 
@@ -152,11 +157,12 @@ def run_phase(
                 bar.advance()
                 if adversary is not None:
                     _update(adversary_optimizer, adversary.step(batch, index), adversary_totals,
-                            weight, (*where, adversary.name))
+                            weight, (*where, adversary.name), phase.max_grad_norm)
                     adversary_seen += weight
                     if batches % main_every:
                         continue
-                _update(optimizer, phase.step(batch, index), totals, weight, (*where, "training"))
+                _update(optimizer, phase.step(batch, index), totals, weight, (*where, "training"),
+                        phase.max_grad_norm)
                 if scheduler is not None:
                     scheduler.step()
                 step_count += 1
@@ -193,6 +199,7 @@ def _update(
     totals: dict,
     weight: int,
     where: tuple[str, int, int, str],
+    max_grad_norm: float | None = None,
 ) -> None:
     """One gradient step on ``parts["loss"]``; adds every part, times ``weight``, to ``totals``.
 
@@ -204,11 +211,14 @@ def _update(
         phase, epoch, batch, whose = where
         raise TrainingDiverged(
             f"training diverged: the {whose} loss is {float(loss.detach())} in phase {phase!r}, epoch "
-            f"{epoch}, batch {batch}; try a lower learning rate (lr) or standardised input "
-            "(input_scaling='standard')"
+            f"{epoch}, batch {batch}; try a lower learning rate (lr), gradient clipping "
+            "(max_grad_norm=1.0) or standardised input (input_scaling='standard')"
         )
     optimizer.zero_grad(set_to_none=True)
     parts["loss"].backward()
+    if max_grad_norm is not None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
     for key, value in parts.items():
         totals[key] = totals.get(key, 0.0) + value.detach() * weight
