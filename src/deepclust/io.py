@@ -103,13 +103,8 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    tmp = _write_temp(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
 def _replace_folder(staging: Path, path: Path) -> None:
