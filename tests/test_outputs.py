@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 from test_cli import TINY, assert_user_error, invoke
 
-from deepclust import io as model_io
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -41,24 +40,24 @@ def earlier_run(tmp_path) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("failing_write", [1, 3, 6])
 def test_a_full_disk_leaves_the_previous_outputs_intact(earlier_run, monkeypatch, failing_write):
-    """The n-th file of the new run hits ENOSPC: no output of the earlier run changes, and no
-    temporary file is left behind."""
+    """The n-th file of the new run (of 6: model weights and config, labels, metrics, two plots)
+    hits ENOSPC: no output of the earlier run changes, and no temporary file is left behind."""
     data, out = earlier_run
     before = snapshot(out)
-    real_write = model_io._write_temp
+    real_fsync = os.fsync
     calls = []
 
-    def full_disk(path, content):
-        calls.append(path)
+    def full_disk(fd):  # every output file is flushed with fsync before it is renamed into place
+        calls.append(fd)
         if len(calls) == failing_write:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real_write(path, content)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
 
-    monkeypatch.setattr(model_io, "_write_temp", full_disk)
+    monkeypatch.setattr(os, "fsync", full_disk)
     result = invoke("fit", data, "-k", "3", "--label-column", "label", "--out", out, *TINY,
                     "--seed", "1")
     assert_user_error(result, f"cannot write the outputs in {out}", "No space left on device")
-    assert len(calls) >= failing_write
+    assert len(calls) == failing_write  # the first failure stops the run
     assert snapshot(out) == before
 
 
