@@ -231,7 +231,9 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
     Common parameters, same names in every method: ``n_clusters``; the autoencoder's
     ``latent_dim``, ``hidden_dims``, ``architecture``, ``pretrain_epochs``, ``batch_size``, ``lr``
     ``input_scaling`` and ``max_grad_norm`` (see :class:`~deepclust.Autoencoder`; the clipping
-    applies to the clustering phase too); ``augment`` (random shifts and
+    applies to the clustering phase too); ``checkpoint_dir`` and ``checkpoint_every`` (the
+    pretraining is checkpointed; a clustering phase is short and reruns from the pretrained
+    state, with the same result); ``augment`` (random shifts and
     rotations of image batches in pretraining *and* clustering); ``autoencoder`` (a fitted
     ``Autoencoder`` to reuse instead of pretraining; a private copy is fine-tuned); ``epochs`` and
     ``cluster_lr`` for methods with a clustering phase; ``device``, ``random_state``, ``verbose``.
@@ -315,6 +317,8 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
             lr=self.lr,
             input_scaling=self.input_scaling,
             max_grad_norm=self.max_grad_norm,
+            checkpoint_dir=self.checkpoint_dir,
+            checkpoint_every=self.checkpoint_every,
             augment=self.augment,
             device=self.device,
             verbose=self.verbose,

@@ -237,6 +237,23 @@ def _check_out_dir(out: Path) -> None:
             raise DeepclustError(f"{out / name} is a folder; cannot write {name} there")
 
 
+def _check_checkpoint_dir(folder: Path | None, resume: bool, quiet: bool) -> None:
+    """A checkpoint folder is continued only when asked (--resume), never by accident."""
+    if folder is None:
+        if resume:
+            raise DeepclustError("--resume needs --checkpoint-dir, the folder of the interrupted run")
+        return
+    if folder.exists() and not folder.is_dir():
+        raise DeepclustError(f"--checkpoint-dir {folder}: exists and is not a folder")
+    found = folder.is_dir() and any(folder.glob("*.safetensors"))
+    if found and not resume:
+        raise DeepclustError(
+            f"--checkpoint-dir {folder} holds a checkpoint; pass --resume to continue it, or give an empty folder"
+        )
+    if resume and not found:
+        _note(f"note: no checkpoint in {folder} yet; starting from the beginning", quiet)
+
+
 def _check_out_file(out: Path) -> None:
     if out.is_dir():
         raise DeepclustError(f"--out {out}: is a folder; give a file name such as predictions.csv")
@@ -621,6 +638,10 @@ def fit(
     max_grad_norm: Optional[float] = typer.Option(
         None, "--max-grad-norm", help="Clip gradients to this L2 norm (a guard against NaN losses)."
     ),
+    checkpoint_dir: Optional[Path] = typer.Option(
+        None, "--checkpoint-dir", help="Save the pretraining state here every epoch, to --resume after a crash."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --checkpoint-dir."),
     augment: bool = typer.Option(
         False, "--augment", help="Shift and rotate image batches at random while training (images only)."
     ),
@@ -650,11 +671,12 @@ def fit(
             raise DeepclustError(f"--architecture must be mlp or conv, got {architecture!r}")
         _check_device(device)
         _check_out_dir(out)
+        _check_checkpoint_dir(checkpoint_dir, resume, quiet)
         options = dict(
             epochs=epochs, pretrain_epochs=pretrain_epochs, latent_dim=latent_dim,
             hidden_dims=dims, batch_size=batch_size, random_state=seed, device=device,
             verbose=0 if quiet else 1, augment=augment or None, architecture=architecture,
-            max_grad_norm=max_grad_norm,
+            max_grad_norm=max_grad_norm, checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             autoencoder=_load_autoencoder(autoencoder, device),
         )
         estimator = _build_estimator(cls, key, n_clusters, options, quiet)

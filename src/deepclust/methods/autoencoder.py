@@ -4,6 +4,9 @@ Every clusterer pretrains one of these (or reuses a fitted one passed as ``autoe
 """
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -11,8 +14,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import TorchEstimator, load_module_state
 from ..exceptions import DeepclustError
+from ..io import _jsonable
 from ..nn import AutoencoderNet, conv_autoencoder, mlp_autoencoder
 from ..training import Phase, run_phase, seeded
+from ..training.checkpoint import PhaseCheckpoint
 
 ARCHITECTURES = ("mlp", "conv")
 
@@ -49,6 +54,10 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         ``"max"`` or ``"none"``; stored in the model and reapplied to new data.
     max_grad_norm : clip the gradient to this total L2 norm before every optimiser step (a guard
         against rare huge steps that turn the loss NaN); ``None`` (default) does not clip.
+    checkpoint_dir : a folder where the training state is saved (``pretrain.safetensors``, every
+        ``checkpoint_every`` epochs, atomically); a fit that finds a checkpoint there for the same
+        data and settings resumes from it, and ends with the weights and labels an uninterrupted
+        run gives (CPU). A checkpoint for other data or settings is refused.
     device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
     """
 
@@ -70,6 +79,8 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         augment: bool = False,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -90,6 +101,8 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         self.augment = augment
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -117,8 +130,24 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
                 modules=[self.network_],
                 augment=self._augmenter(),
             )
-            self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+            self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+                                     self._checkpoint(X))
         return self
+
+    def _checkpoint(self, X: np.ndarray) -> PhaseCheckpoint | None:
+        """The checkpoint of this fit, fingerprinted by the data's SHA-256 and the settings."""
+        if self.checkpoint_dir is None:
+            return None
+        settings = {k: v for k, v in self.get_params().items()
+                    if k not in ("verbose", "device", "checkpoint_dir", "checkpoint_every")}
+        fingerprint = {
+            "estimator": type(self).__name__,
+            "settings": _jsonable(settings),
+            "input_shape": list(self.input_shape_),
+            "data_sha256": hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest(),
+        }
+        return PhaseCheckpoint(Path(self.checkpoint_dir) / "pretrain.safetensors",
+                               self.checkpoint_every, fingerprint)
 
     def _step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
         noisy = xb + self.noise * torch.randn_like(xb) if self.noise > 0 else xb

@@ -83,6 +83,8 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         betas: tuple[float, float] = (0.5, 0.9),
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -96,6 +98,8 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         self.beta_init = beta_init
         self.pretrain_epochs = pretrain_epochs
         self.latent_dim = latent_dim
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.autoencoder = autoencoder
         super().__init__(
             noise_dim, hidden_dims=hidden_dims, discriminator_dims=discriminator_dims,
@@ -142,7 +146,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         clusterer = REGISTRY[self.init](
             self.n_clusters, pretrain_epochs=self.pretrain_epochs, latent_dim=self.latent_dim,
             batch_size=self.batch_size, autoencoder=self.autoencoder, device=self.device,
-            verbose=self.verbose, random_state=int(torch.randint(2**31 - 1, (1,), generator=generator)),
+            checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every, verbose=self.verbose, random_state=int(torch.randint(2**31 - 1, (1,), generator=generator)),
         ).fit(X)
         self.history_ += clusterer.history_
         targets = self._init_targets = torch.as_tensor(clusterer.labels_, device=Xt.device)

@@ -42,6 +42,8 @@ class DCN(DeepClusterer):
         tol: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
         augment: bool = False,
         autoencoder=None,
         device: str = "auto",
@@ -61,6 +63,8 @@ class DCN(DeepClusterer):
         self.tol = tol
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.augment = augment
         self.autoencoder = autoencoder
         self.device = device

@@ -59,6 +59,8 @@ class N2D(DeepClusterer):
         lr: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
         augment: bool = False,
         autoencoder=None,
         device: str = "auto",
@@ -79,6 +81,8 @@ class N2D(DeepClusterer):
         self.lr = lr
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.augment = augment
         self.autoencoder = autoencoder
         self.device = device

@@ -13,6 +13,7 @@ import torch
 
 from ..exceptions import DeepclustError, TrainingDiverged
 from .callbacks import ProgressBar
+from .checkpoint import PhaseCheckpoint
 
 #: ``step(batch, index) -> {"loss": scalar tensor, other named parts...}``
 StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
@@ -104,10 +105,15 @@ def run_phase(
     generator: torch.Generator,
     history: list[dict],
     verbose: int = 0,
+    checkpoint: PhaseCheckpoint | None = None,
 ) -> int:
     """Train ``phase`` on ``X`` (n, ...); append one dict per epoch to ``history``.
 
-    Returns the number of epochs run.
+    With a ``checkpoint``, the phase starts from the epoch that checkpoint reached (weights,
+    optimiser, schedule, batch order, RNG and history restored) and saves one every
+    ``checkpoint.every`` epochs and at its end; only phases whose whole state is in their modules
+    can be checkpointed (no adversary, no per-batch or per-epoch hooks). Returns the number of
+    epochs run, those restored included.
     """
     if phase.max_grad_norm is not None and not phase.max_grad_norm > 0:
         raise DeepclustError(f"max_grad_norm must be a positive number or None, got {phase.max_grad_norm!r}")
@@ -132,14 +138,19 @@ def run_phase(
     modules = phase.modules + (adversary.modules if adversary is not None else [])
     for module in modules:
         module.train()
+    start = 0
+    if checkpoint is not None:
+        if adversary is not None or phase.on_batch_start is not None or phase.on_epoch_end is not None:
+            raise DeepclustError(f"phase {phase.name!r} keeps state outside its modules; it cannot be checkpointed")
+        start = checkpoint.restore(modules, optimizer, scheduler, generator, history)
     bar = ProgressBar(verbose)
-    bar.start(phase.name, phase.epochs * len(sampler))
-    step_count = 0  # updates of the phase's own step
-    batches = 0  # batches drawn, across epochs: the adversary's updates
-    epochs_run = 0
+    bar.start(phase.name, (phase.epochs - start) * len(sampler))
+    step_count = start * len(sampler)  # updates of the phase's own step
+    batches = step_count  # batches drawn, across epochs: the adversary's updates
+    epochs_run = start
     stopped = False
     try:
-        for epoch in range(phase.epochs):
+        for epoch in range(start, phase.epochs):
             started = time.perf_counter()
             totals: dict[str, torch.Tensor] = {}
             adversary_totals: dict[str, torch.Tensor] = {}
@@ -183,9 +194,17 @@ def run_phase(
             record.update({k: v for k, v in (extra or {}).items() if k != "stop"})
             record["seconds"] = time.perf_counter() - started
             history.append(record)
+            if checkpoint is not None and ((epoch + 1) % checkpoint.every == 0 or epoch + 1 == phase.epochs):
+                checkpoint.save(modules, optimizer, scheduler, generator, history, epoch + 1)
             bar.epoch_done(epoch + 1, phase.epochs, record.get("loss", float("nan")), record["seconds"])
             if stopped or (extra and extra.get("stop")):
                 break
+    except TrainingDiverged as exc:
+        if checkpoint is None or not checkpoint.path.exists():
+            raise
+        raise TrainingDiverged(
+            f"{exc}; the last good checkpoint, {checkpoint.path}, is kept"
+        ) from None
     finally:
         bar.stop()
         for module in modules:
