@@ -53,7 +53,8 @@ def test_same_seed_same_labels_and_global_rng_untouched(cls, blobs):
     torch.manual_seed(123)
     first = make(cls, n_clusters=4, random_state=7).fit(X)
     assert torch.rand(1) == expected_next  # fit does not reseed the caller's global RNG
-    second = make(cls, n_clusters=4, random_state=7).fit(X)
+    second = make(cls, n_clusters=4, random_state=7, deterministic=True).fit(X)  # same on the CPU
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after fit
     np.testing.assert_array_equal(first.labels_, second.labels_)
     np.testing.assert_array_equal(first.transform(X), second.transform(X))
     weights, again = first._state_tensors(), second._state_tensors()  # every saved tensor

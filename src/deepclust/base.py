@@ -252,7 +252,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
         self._check_params(X)
         seed = self._seed()
         device = self._device()
-        with seeded(seed, device) as generator:
+        with seeded(seed, device, self.deterministic) as generator:
             self.autoencoder_ = self._get_autoencoder(X, seed)
             self.history_ = list(self.autoencoder_.history_)
             Xt = self.autoencoder_._to_tensor(X)
@@ -317,6 +317,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
             lr=self.lr,
             input_scaling=self.input_scaling,
             max_grad_norm=self.max_grad_norm,
+            deterministic=self.deterministic,
             checkpoint_dir=self.checkpoint_dir,
             checkpoint_every=self.checkpoint_every,
             augment=self.augment,

@@ -642,6 +642,9 @@ def fit(
         None, "--checkpoint-dir", help="Save the pretraining state here every epoch, to --resume after a crash."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --checkpoint-dir."),
+    deterministic: bool = typer.Option(
+        False, "--deterministic", help="PyTorch's deterministic algorithms (same results run to run on a GPU)."
+    ),
     augment: bool = typer.Option(
         False, "--augment", help="Shift and rotate image batches at random while training (images only)."
     ),
@@ -676,7 +679,7 @@ def fit(
             epochs=epochs, pretrain_epochs=pretrain_epochs, latent_dim=latent_dim,
             hidden_dims=dims, batch_size=batch_size, random_state=seed, device=device,
             verbose=0 if quiet else 1, augment=augment or None, architecture=architecture,
-            max_grad_norm=max_grad_norm, checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
+            max_grad_norm=max_grad_norm, deterministic=deterministic or None, checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             autoencoder=_load_autoencoder(autoencoder, device),
         )
         estimator = _build_estimator(cls, key, n_clusters, options, quiet)

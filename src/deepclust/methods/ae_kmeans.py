@@ -25,6 +25,7 @@ class AEKMeans(DeepClusterer):
         n_init: int = 10,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
         augment: bool = False,
@@ -43,6 +44,7 @@ class AEKMeans(DeepClusterer):
         self.n_init = n_init
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
+        self.deterministic = deterministic
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.augment = augment

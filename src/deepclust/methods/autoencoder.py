@@ -54,6 +54,9 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         ``"max"`` or ``"none"``; stored in the model and reapplied to new data.
     max_grad_norm : clip the gradient to this total L2 norm before every optimiser step (a guard
         against rare huge steps that turn the loss NaN); ``None`` (default) does not clip.
+    deterministic : use PyTorch's deterministic algorithms while fitting (matters on GPUs, where
+        cuDNN and atomic-add kernels otherwise vary between runs; an operation with no
+        deterministic version then raises). CPU results are identical either way.
     checkpoint_dir : a folder where the training state is saved (``pretrain.safetensors``, every
         ``checkpoint_every`` epochs, atomically); a fit that finds a checkpoint there for the same
         data and settings resumes from it, and ends with the weights and labels an uninterrupted
@@ -79,6 +82,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         augment: bool = False,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
         device: str = "auto",
@@ -101,6 +105,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         self.augment = augment
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
+        self.deterministic = deterministic
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.device = device
@@ -113,7 +118,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         X = self._check_input(X, reset=True)
         self._fit_scaling(X)
         device = self._device()
-        with seeded(self._seed(), device) as generator:
+        with seeded(self._seed(), device, self.deterministic) as generator:
             self.network_ = self._build_network(self.input_shape_).to(device)
             Xt = self._to_tensor(X)
             self.history_ = []

@@ -83,6 +83,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         betas: tuple[float, float] = (0.5, 0.9),
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
         device: str = "auto",
@@ -106,7 +107,8 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
             architecture=architecture, activation=activation,
             discriminator_activation=discriminator_activation, output_activation=output_activation,
             loss=loss, n_critic=n_critic, gp_weight=gp_weight, epochs=epochs, batch_size=batch_size,
-            lr=lr, betas=betas, input_scaling=input_scaling, max_grad_norm=max_grad_norm, device=device,
+            lr=lr, betas=betas, input_scaling=input_scaling, max_grad_norm=max_grad_norm,
+            deterministic=deterministic, device=device,
             random_state=random_state, verbose=verbose,
         )
 
@@ -146,7 +148,9 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         clusterer = REGISTRY[self.init](
             self.n_clusters, pretrain_epochs=self.pretrain_epochs, latent_dim=self.latent_dim,
             batch_size=self.batch_size, autoencoder=self.autoencoder, device=self.device,
-            checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every, verbose=self.verbose, random_state=int(torch.randint(2**31 - 1, (1,), generator=generator)),
+            checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every,
+            deterministic=self.deterministic, verbose=self.verbose,
+            random_state=int(torch.randint(2**31 - 1, (1,), generator=generator)),
         ).fit(X)
         self.history_ += clusterer.history_
         targets = self._init_targets = torch.as_tensor(clusterer.labels_, device=Xt.device)

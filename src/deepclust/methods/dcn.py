@@ -42,6 +42,7 @@ class DCN(DeepClusterer):
         tol: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
         augment: bool = False,
@@ -63,6 +64,7 @@ class DCN(DeepClusterer):
         self.tol = tol
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
+        self.deterministic = deterministic
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.augment = augment

@@ -40,6 +40,7 @@ class DEC(DeepClusterer):
         lr: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
         augment: bool = False,
@@ -62,6 +63,7 @@ class DEC(DeepClusterer):
         self.lr = lr
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
+        self.deterministic = deterministic
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.augment = augment
@@ -160,6 +162,7 @@ class IDEC(DEC):
         lr: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
         augment: bool = False,
@@ -172,7 +175,8 @@ class IDEC(DEC):
             n_clusters, epochs=epochs, cluster_lr=cluster_lr, update_interval=update_interval, tol=tol, n_init=n_init,
             latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture,
             pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
-            input_scaling=input_scaling, max_grad_norm=max_grad_norm, checkpoint_dir=checkpoint_dir,
+            input_scaling=input_scaling, max_grad_norm=max_grad_norm, deterministic=deterministic,
+            checkpoint_dir=checkpoint_dir,
             checkpoint_every=checkpoint_every, augment=augment, autoencoder=autoencoder, device=device,
             random_state=random_state, verbose=verbose,
         )

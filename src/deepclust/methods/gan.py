@@ -73,6 +73,7 @@ class GAN(TorchEstimator, BaseEstimator):
         betas: tuple[float, float] = (0.5, 0.999),
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        deterministic: bool = False,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -93,6 +94,7 @@ class GAN(TorchEstimator, BaseEstimator):
         self.betas = betas
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
+        self.deterministic = deterministic
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -103,7 +105,7 @@ class GAN(TorchEstimator, BaseEstimator):
         X = self._check_input(X, reset=True)
         self._check_params(X)
         self._fit_scaling(X)
-        with seeded(self._seed(), self._device()) as generator:
+        with seeded(self._seed(), self._device(), self.deterministic) as generator:
             Xt = self._to_tensor(X)
             self._set_output_activation(Xt)
             self._build_networks()

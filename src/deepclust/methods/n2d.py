@@ -59,6 +59,7 @@ class N2D(DeepClusterer):
         lr: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
         augment: bool = False,
@@ -81,6 +82,7 @@ class N2D(DeepClusterer):
         self.lr = lr
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
+        self.deterministic = deterministic
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.augment = augment

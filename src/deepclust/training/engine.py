@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -30,15 +31,29 @@ def draw_seed(random_state) -> int:
 
 
 @contextlib.contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[torch.Generator]:
+def seeded(seed: int, device: torch.device, deterministic: bool = False) -> Iterator[torch.Generator]:
     """Seed torch for weight init and dropout without touching the caller's global RNG state.
 
-    Yields a generator on ``device`` for shuffling batches.
+    Yields a generator on ``device`` for shuffling batches. ``deterministic=True`` switches
+    PyTorch to its deterministic algorithms for the block (cuDNN's deterministic kernels, no
+    cuDNN benchmarking, cuBLAS with a fixed workspace; an operation without a deterministic
+    version raises instead of running) and restores the previous settings afterwards. On the
+    CPU every operation deepclust uses is deterministic already.
     """
     # torch.manual_seed reseeds every GPU, so every GPU's state is saved and restored
     cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
-        generator = torch.Generator(device=device)
-        generator.manual_seed(seed)
-        yield generator
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+                torch.backends.cudnn.benchmark)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        with torch.random.fork_rng(devices=cuda_devices):
+            torch.manual_seed(seed)
+            generator = torch.Generator(device=device)
+            generator.manual_seed(seed)
+            yield generator
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[1:]
