@@ -96,20 +96,13 @@ def _quiet_warnings(recwarn):
     yield
 
 
+@pytest.mark.parametrize("label_column", [None, "label"])
 @HOSTILE
 @given(any_file([".csv", ".tsv", ".parquet", ".npy", ".npz"]))
-def test_read_data(case):
+def test_read_data(label_column, case):
     suffix, payload = case
     with tempfile.TemporaryDirectory() as folder:
-        ours_or_fine(lambda: read_data(written(suffix, payload, folder)))
-
-
-@HOSTILE
-@given(any_file([".csv", ".tsv", ".parquet", ".npy", ".npz"]))
-def test_read_data_with_a_label_column(case):
-    suffix, payload = case
-    with tempfile.TemporaryDirectory() as folder:
-        ours_or_fine(lambda: read_data(written(suffix, payload, folder), label_column="label"))
+        ours_or_fine(lambda: read_data(written(suffix, payload, folder), label_column=label_column))
 
 
 @HOSTILE

@@ -22,7 +22,9 @@ from deepclust.data.readers import (
     warn_skipped,
 )
 from deepclust.data.tables import TablePreprocessor
-from deepclust.data.text import BACKENDS, TEXT_SUFFIXES, TextEmbedder, read_documents
+from deepclust.data.text import (
+    BACKENDS, TEXT_SUFFIXES, Documents, TextEmbedder, column_documents, read_documents, reported,
+)
 from deepclust.exceptions import DeepclustError
 
 MODALITIES = ("auto", "table", "array", "text", "audio", "images")
@@ -65,7 +67,7 @@ class Featurized:
     X: float32 (n, d), or images (n, h, w) / (n, 3, h, w); y: labels or None; names: one name per
     row (file path, line or row number) or None; featurizer: what to save with the model (None for
     array files, which are used as they are); report: lines saying what was done; texts: the
-    documents, for text.
+    documents, for text; feature_names: the names of X's columns, for tables with a header.
     """
 
     X: np.ndarray
@@ -87,11 +89,12 @@ def detect_modality(path: str | os.PathLike, text_column: str | None = None) -> 
         raise DeepclustError(f"{shown}: no such file or folder")
     if p.is_dir():
         groups = {"images": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES, "text": TEXT_SUFFIXES}
-        counts = {m: len(find_files(p, suffixes)) for m, suffixes in groups.items()}
+        known = tuple(s for group in groups.values() for s in group)
+        found = [f.suffix.lower() for f in find_files(p, known)]  # one walk of the folder
+        counts = {m: sum(s in group for s in found) for m, group in groups.items()}
         modality, count = max(counts.items(), key=lambda item: item[1])
         if count == 0:
-            known = ", ".join(s for suffixes in groups.values() for s in suffixes)
-            raise DeepclustError(f"{shown}: the folder holds no files deepclust reads ({known})")
+            raise DeepclustError(f"{shown}: the folder holds no files deepclust reads ({', '.join(known)})")
         noun = {"images": "image", "audio": "audio", "text": "text"}
         others = ", ".join(f"{n} {noun[m]}" for m, n in counts.items() if n and m != modality)
         ignored = f" (ignored: {others} files)" if others else ""
@@ -167,22 +170,23 @@ def featurize(
         df, y = take_label_column(df, shown, label_column, has_header)
         df, ignored = _drop_ignored(df, shown, ignore_columns)
         free_text = _free_text_column(df) if automatic else None
-        if free_text is not None:
+        if free_text is not None:  # the table is read already: its column is the documents
             report = [f"modality: text (column '{free_text}' of the table holds free text)"]
-            return _featurize_text(p, shown, free_text, label_column, text_backend, report, progress)
+            documents = reported(column_documents(df[free_text], y, shown), shown)
+            return _featurize_text(documents, shown, free_text, text_backend, report, progress)
         table = TablePreprocessor(max_categories)
         X = table.fit_transform(df, shown)
         report += table.report_ + [f"ignored '{c}' (--ignore-columns)" for c in ignored]
         return Featurized(X, y, "table", shown, table, None, report,
                           feature_names=table.feature_names_out_)
-    return _featurize_text(p, shown, text_column, label_column, text_backend, report, progress)
-
-
-def _featurize_text(p: Path, shown: str, text_column: str | None, label_column: str | None,
-                    backend: str, report: list[str], progress: bool) -> Featurized:
     if text_column is None:
         _no_label_column(label_column, shown)
     documents = read_documents(p, shown, text_column, label_column)
+    return _featurize_text(documents, shown, text_column, text_backend, report, progress)
+
+
+def _featurize_text(documents: Documents, shown: str, text_column: str | None, backend: str,
+                    report: list[str], progress: bool) -> Featurized:
     embedder = TextEmbedder(backend, text_column=text_column)
     X = embedder.fit(documents.texts).transform(documents.texts, progress)
     return Featurized(X, documents.y, "text", shown, embedder, documents.names,

@@ -88,12 +88,12 @@ def _short(exc: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _quote_list(names: list[str], limit: int = 20) -> str:
+def quote_list(names: list[str], limit: int = 20) -> str:
     shown = ", ".join(f"'{n}'" for n in names[:limit])
     return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
 
 
-def _plain_list(names: list[str], limit: int = 20) -> str:
+def plain_list(names: list[str], limit: int = 20) -> str:
     shown = ", ".join(names[:limit])
     return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
 
@@ -326,7 +326,7 @@ def take_label_column(
         return df, None
     label_column = str(label_column)
     if label_column not in df.columns:
-        cols = _plain_list(list(df.columns))
+        cols = plain_list(list(df.columns))
         note = "" if has_header else " (the file has no header row, so columns are numbered)"
         raise DeepclustError(f"{shown}: no column named '{label_column}'; columns are: {cols}{note}")
     labels = df[label_column]
@@ -368,6 +368,14 @@ def _table_to_loaded(
     )
 
 
+def parse_numbers(col: pd.Series) -> pd.Series:
+    """Each cell of ``col`` read as a number; missing where it is missing or not a number."""
+    try:
+        return pd.to_numeric(col.astype(str).where(col.notna()), errors="coerce")
+    except (TypeError, ValueError):  # nested values (lists, dicts) in parquet
+        return pd.Series(np.nan, index=col.index)
+
+
 def _check_numeric_columns(df: pd.DataFrame, shown: str, has_header: bool) -> pd.DataFrame:
     """Raise a DeepclustError naming the columns that are not numeric.
 
@@ -386,13 +394,11 @@ def _check_numeric_columns(df: pd.DataFrame, shown: str, has_header: bool) -> pd
     for c in non_numeric:
         col = df[c]
         present = col.notna()
-        try:
-            parsed = pd.to_numeric(col.astype(str).where(present), errors="coerce").notna()
-        except (TypeError, ValueError):  # nested values (lists, dicts) in parquet
-            parsed = pd.Series(False, index=col.index)
+        values = parse_numbers(col)
+        parsed = values.notna()
         bad = (present & ~parsed).to_numpy()
         if not bad.any():  # every present value is a number (or the column is all missing)
-            df[c] = pd.to_numeric(col.astype(str).where(present), errors="coerce")
+            df[c] = values
         elif parsed.any():
             r = int(np.argmax(bad))
             partial.append((c, r, col.iat[r]))
@@ -408,7 +414,7 @@ def _check_numeric_columns(df: pd.DataFrame, shown: str, has_header: bool) -> pd
         )
     if all_text:
         raise DeepclustError(
-            f"{shown}: non-numeric columns: {_quote_list(all_text)}. Remove them, or name the "
+            f"{shown}: non-numeric columns: {quote_list(all_text)}. Remove them, or name the "
             "label column (--label-column on the command line, label_column= in Python)"
         )
     c, r, value = partial[0]
@@ -469,15 +475,23 @@ def _read_text_labels(path: Path, shown: str, sep: str | None) -> np.ndarray:
 
 def _npy_header(path: Path, shown: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Shape, Fortran order and dtype of a .npy file, read without loading (or unpickling) it."""
+    try:
+        with open(path, "rb") as fh:
+            return _read_npy_header(fh, shown)
+    except OSError as exc:
+        raise DeepclustError(f"cannot read {shown}: not a valid .npy file ({_short(exc)})") from None
+
+
+def _read_npy_header(fh, shown: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``_npy_header`` from an open file, which is left at the first byte of the data."""
     import numpy.lib.format as fmt
 
     try:
-        with open(path, "rb") as fh:
-            version = fmt.read_magic(fh)
-            if version == (1, 0):
-                return fmt.read_array_header_1_0(fh)
-            # 2.0 and 3.0 share the layout (3.0 only allows UTF-8 field names)
-            return fmt.read_array_header_2_0(fh)
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            return fmt.read_array_header_1_0(fh)
+        # 2.0 and 3.0 share the layout (3.0 only allows UTF-8 field names)
+        return fmt.read_array_header_2_0(fh)
     except _ARRAY_FILE_ERRORS as exc:
         reason = _short(exc)
         raise DeepclustError(f"cannot read {shown}: not a valid .npy file ({reason})") from None
@@ -562,18 +576,18 @@ def iter_npy_rows(path: PathLike, rows: int = 65_536) -> Iterator[np.ndarray]:
     shown = str(path)
     p = Path(os.fspath(path)).expanduser()
     _check_exists(p, shown)
-    shape, fortran, dtype = _npy_header(p, shown)
-    _check_numeric_dtype(dtype, shown)
-    _check_array_shape(tuple(shape), shown)
-    if fortran:
-        yield _read_npy(p, shown)  # column-major: rows are not contiguous on disk
-        return
-    per_row = int(np.prod(shape[1:], dtype=np.int64))
-    with open(p, "rb") as fh:
-        import numpy.lib.format as fmt
-
-        version = fmt.read_magic(fh)
-        (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
+    try:
+        fh = open(p, "rb")
+    except OSError as exc:
+        raise DeepclustError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    with fh:
+        shape, fortran, dtype = _read_npy_header(fh, shown)
+        _check_numeric_dtype(dtype, shown)
+        _check_array_shape(tuple(shape), shown)
+        if fortran:  # column-major: rows are not contiguous on disk
+            yield _read_npy(p, shown)
+            return
+        per_row = int(np.prod(shape[1:], dtype=np.int64))
         for start in range(0, shape[0], rows):
             count = min(rows, shape[0] - start)
             block = np.fromfile(fh, dtype=dtype, count=count * per_row)
@@ -631,7 +645,7 @@ def _read_npz(
         if label_key is not None:
             if label_key not in keys:
                 raise DeepclustError(
-                    f"{shown}: no array named '{label_key}'; arrays are: {_plain_list(keys)}"
+                    f"{shown}: no array named '{label_key}'; arrays are: {plain_list(keys)}"
                 )
             y_key: str | None = label_key
         else:
@@ -641,7 +655,7 @@ def _read_npz(
             if len(others) != 1:
                 raise DeepclustError(
                     f"{shown}: no array named {', '.join(NPZ_DATA_KEYS)}; arrays are: "
-                    f"{_plain_list(keys)}. Name the data array X"
+                    f"{plain_list(keys)}. Name the data array X"
                 )
             data_key = others[0]
         raw = _npz_member(npz, data_key, shown)
@@ -676,7 +690,7 @@ def _read_npz_labels(path: Path, shown: str) -> np.ndarray:
         if key is None:
             if len(keys) != 1:
                 raise DeepclustError(
-                    f"{shown}: no array named y or labels; arrays are: {_plain_list(keys)}"
+                    f"{shown}: no array named y or labels; arrays are: {plain_list(keys)}"
                 )
             key = keys[0]
         labels = _npz_member(npz, key, shown)

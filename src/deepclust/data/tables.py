@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepclust.data.readers import parse_numbers, plain_list, quote_list
 from deepclust.exceptions import DeepclustError
 
 MISSING = "(missing)"
@@ -35,13 +36,9 @@ def _as_numbers(col: pd.Series) -> tuple[pd.Series, int]:
     """``col`` as float64, non-numbers made missing; also how many present values were not numbers."""
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         return col.astype(np.float64), 0
-    present = col.notna()
-    try:
-        parsed = pd.to_numeric(col.astype(str).where(present), errors="coerce")
-    except (TypeError, ValueError):  # nested values (lists, dicts) from parquet
-        return pd.Series(np.nan, index=col.index), int(present.sum())
-    parsed = parsed.astype(np.float64).where(np.isfinite(parsed))
-    return parsed, int((present & parsed.isna()).sum())
+    parsed = parse_numbers(col).astype(np.float64)
+    parsed = parsed.where(np.isfinite(parsed))
+    return parsed, int((col.notna() & parsed.isna()).sum())
 
 
 def _as_categories(col: pd.Series) -> pd.Series:
@@ -152,9 +149,9 @@ class TablePreprocessor:
             if frame_missing is not None:
                 filled = [f"{c['name']} ({int(frame_missing[c['name']])})" for c in self.numeric_
                           if frame_missing[c["name"]] > 0]
-            line = f"numeric, standardised: {_names([c['name'] for c in self.numeric_])}"
+            line = f"numeric, standardised: {plain_list([c['name'] for c in self.numeric_], 12)}"
             if filled:
-                line += f"; missing values filled with the median in {_names(filled)}"
+                line += f"; missing values filled with the median in {plain_list(filled, 12)}"
             report.append(line)
         for name, count in (coerced or {}).items():
             report.append(f"column '{name}': {count} values that are not numbers treated as missing")
@@ -175,7 +172,7 @@ class TablePreprocessor:
         if absent:
             raise DeepclustError(
                 f"{source}: missing {'column' if len(absent) == 1 else 'columns'} "
-                f"{_names(absent, quote=True)} that the model was fitted on"
+                f"{quote_list(absent, 12)} that the model was fitted on"
             )
         blocks = []
         if self.numeric_:
@@ -237,9 +234,3 @@ class TablePreprocessor:
         self._finish()
         self.report_ = [str(line) for line in config["report"]]
         return self
-
-
-def _names(names: list[str], quote: bool = False, limit: int = 12) -> str:
-    shown = [f"'{n}'" if quote else n for n in names[:limit]]
-    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
-    return ", ".join(shown) + more

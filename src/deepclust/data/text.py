@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from deepclust.data.readers import (
     find_files, labels_from_subfolders, read_table_frame, take_label_column, warn_skipped,
@@ -48,9 +49,20 @@ def read_documents(path: Path, shown: str, text_column: str | None = None,
     if path.is_dir():
         documents = _read_text_folder(path, shown)
     elif text_column is not None:
-        documents = _read_text_column(path, shown, text_column, label_column)
+        df, has_header = read_table_frame(path, shown)
+        if text_column not in df.columns:
+            raise DeepclustError(
+                f"{shown}: no column named '{text_column}'; columns are: {', '.join(map(str, df.columns))}"
+            )
+        df, y = take_label_column(df, shown, label_column, has_header)
+        documents = column_documents(df[text_column], y, shown)
     else:
         documents = _read_text_lines(path, shown)
+    return reported(documents, shown)
+
+
+def reported(documents: Documents, shown: str) -> Documents:
+    """``documents``, after one warning naming those that were skipped, if any."""
     skipped = documents.skipped
     warn_skipped(shown, "documents", skipped, len(documents.texts) + len(skipped))
     return documents
@@ -69,17 +81,11 @@ def _read_text_lines(path: Path, shown: str) -> Documents:
     return Documents([t for _, t in lines], [f"line {i}" for i, _ in lines], None, [])
 
 
-def _read_text_column(path: Path, shown: str, text_column: str, label_column: str | None) -> Documents:
-    df, has_header = read_table_frame(path, shown)
-    if text_column not in df.columns:
-        raise DeepclustError(
-            f"{shown}: no column named '{text_column}'; columns are: {', '.join(map(str, df.columns))}"
-        )
-    df, y = take_label_column(df, shown, label_column, has_header)
-    column = df[text_column]
+def column_documents(column: pd.Series, y: np.ndarray | None, shown: str) -> Documents:
+    """The non-empty cells of a table's text ``column`` as documents named by row number."""
     present = column.notna() & (column.astype(str).str.strip() != "")
     if not present.any():
-        raise DeepclustError(f"{shown}: column '{text_column}' holds no text")
+        raise DeepclustError(f"{shown}: column '{column.name}' holds no text")
     rows = np.flatnonzero(present.to_numpy())
     skipped = [(f"row {r + 1}", "no text") for r in np.flatnonzero(~present.to_numpy())]
     texts = column.astype(str).str.strip().to_numpy()[rows].tolist()
