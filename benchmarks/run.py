@@ -60,20 +60,27 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def pretrained(X, dataset: str, seed: int) -> tuple[Autoencoder, float]:
-    """The default autoencoder for ``seed``, loaded from the cache or trained and cached."""
-    folder = CACHE / f"{dataset}-seed{seed}"
+def recipe_tag(recipe: dict) -> str:
+    """``""`` for the default recipe, else e.g. ``"-augment-e60-b256"`` (file and cache names)."""
+    parts = (["augment"] if recipe.get("augment") else []) + [
+        f"{key[0]}{recipe[key]}" for key in ("epochs", "batch_size") if key in recipe]
+    return "".join(f"-{part}" for part in parts)
+
+
+def pretrained(X, dataset: str, seed: int, recipe: dict) -> tuple[Autoencoder, float]:
+    """The autoencoder for ``seed`` (defaults changed by ``recipe``), from the cache or trained."""
+    folder = CACHE / f"{dataset}{recipe_tag(recipe)}-seed{seed}"
     if (folder / "pretrain.json").exists():
         return deepclust.load(folder / "model"), json.loads((folder / "pretrain.json").read_text())["s"]
     started = time.perf_counter()
-    autoencoder = Autoencoder(random_state=seed, verbose=1).fit(X)  # the clusterers' defaults
+    autoencoder = Autoencoder(random_state=seed, verbose=1, **recipe).fit(X)  # the clusterers' defaults
     seconds = time.perf_counter() - started
     autoencoder.save(folder / "model")
     atomic_write_bytes(folder / "pretrain.json", json.dumps({"s": seconds}).encode())
     return autoencoder, seconds
 
 
-def run_seed(X, y, dataset: str, seed: int, methods, pixels: bool) -> list[dict]:
+def run_seed(X, y, dataset: str, seed: int, methods, pixels: bool, recipe: dict) -> list[dict]:
     """The chosen methods for one seed, sharing one pretrained autoencoder."""
     rows = []
     if pixels:
@@ -81,10 +88,14 @@ def run_seed(X, y, dataset: str, seed: int, methods, pixels: bool) -> list[dict]
         labels = KMeans(10, n_init=10, random_state=seed).fit_predict(X.reshape(len(X), -1))
         rows.append({"method": "k-means (pixels)", "seed": seed, "pretrain_s": 0.0,
                      "cluster_s": time.perf_counter() - started, **evaluate(y, labels)})
-    autoencoder, pretrain_s = pretrained(X, dataset, seed)
+    autoencoder, pretrain_s = pretrained(X, dataset, seed, recipe)
+    # the clustering phase augments exactly when the shared pretraining did, with its batch size
+    clustering = {"augment": bool(recipe.get("augment")), "batch_size": autoencoder.batch_size}
     for name in methods:
         started = time.perf_counter()
-        model = REGISTRY[name](10, autoencoder=autoencoder, random_state=seed, verbose=1).fit(X)
+        accepted = REGISTRY[name]().get_params()
+        model = REGISTRY[name](10, autoencoder=autoencoder, random_state=seed, verbose=1,
+                               **{k: v for k, v in clustering.items() if k in accepted}).fit(X)
         row = {"method": name, "seed": seed, "pretrain_s": pretrain_s,
                "cluster_s": time.perf_counter() - started,
                "pretrain_epochs": autoencoder.n_iter_, "epochs": model.n_iter_,
@@ -152,7 +163,14 @@ def main() -> None:
     parser.add_argument("--no-pixels", action="store_true", help="skip k-means on the pixels")
     parser.add_argument("--mnist-dir", type=Path, default=DEFAULT_MNIST)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--augment", action="store_true",
+                        help="shift and rotate image batches in pretraining and clustering")
+    parser.add_argument("--pretrain-epochs", type=int, help="instead of the default 20")
+    parser.add_argument("--batch-size", type=int, help="instead of the default 64")
     args = parser.parse_args()
+    recipe = {key: value for key, value in (("augment", args.augment), ("epochs", args.pretrain_epochs),
+                                            ("batch_size", args.batch_size)) if value}
+    tag = recipe_tag(recipe)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
         if name == "mnist70k" and not args.mnist_dir.exists():
@@ -160,12 +178,15 @@ def main() -> None:
             continue
         X, y = load_dataset(name, args.mnist_dir)
         rows = [row for seed in args.seeds
-                for row in run_seed(X, y, name, seed, args.methods, not args.no_pixels)]
+                for row in run_seed(X, y, name, seed, args.methods, not args.no_pixels, recipe)]
         command = "python benchmarks/run.py " + " ".join(
             ["--datasets", name, "--seeds", *map(str, args.seeds), "--methods", *args.methods]
-            + (["--no-pixels"] if args.no_pixels else []))
-        previous = args.out / f"{name}.json"
-        info = {"dataset": name, "n_samples": int(len(X)), "dates": [], "commands": [],
+            + (["--no-pixels"] if args.no_pixels else []) + (["--augment"] if args.augment else [])
+            + [f"--{flag} {value}" for flag, value in (("pretrain-epochs", args.pretrain_epochs),
+                                                        ("batch-size", args.batch_size)) if value])
+        table_name = f"{name}{tag}"
+        previous = args.out / f"{table_name}.json"
+        info = {"dataset": table_name, "n_samples": int(len(X)), "dates": [], "commands": [],
                 "machine": machine()}
         if previous.exists():  # keep the rows of (method, seed) pairs this run did not redo
             old = json.loads(previous.read_text())
@@ -178,9 +199,9 @@ def main() -> None:
         info["seeds"] = sorted({r["seed"] for r in rows})
         table = summarise(rows)
         result = {**info, "summary": table, "runs": rows}
-        atomic_write_bytes(args.out / f"{name}.json", json.dumps(result, indent=2).encode())
-        atomic_write_bytes(args.out / f"{name}.md", markdown(name, info, table).encode())
-        print(markdown(name, info, table))
+        atomic_write_bytes(args.out / f"{table_name}.json", json.dumps(result, indent=2).encode())
+        atomic_write_bytes(args.out / f"{table_name}.md", markdown(table_name, info, table).encode())
+        print(markdown(table_name, info, table))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Random shifts and rotations of image batches (``augment=True``)."""
+"""Random shifts and rotations of image batches (``augment=True`` / ``"auto"``)."""
 import math
 
 import numpy as np
@@ -69,3 +69,22 @@ def test_augmented_training_on_digits():
     assert not np.allclose(plain.transform(images), moved.transform(images))
     losses = [h["loss"] for h in moved.history_]
     assert losses[-1] < losses[0]
+
+
+def test_auto_augments_images_and_leaves_other_data_alone():
+    X, _ = load_digits(return_X_y=True)
+    params = dict(latent_dim=4, hidden_dims=(64,), epochs=3, random_state=0, device="cpu")
+    codes = lambda data, **kw: Autoencoder(**params, **kw).fit(data).transform(data)
+    flat, images = X[:300], X[:300].reshape(-1, 8, 8)
+    np.testing.assert_array_equal(codes(flat, augment="auto"), codes(flat))
+    auto = codes(images, augment="auto")
+    np.testing.assert_array_equal(auto, codes(images, augment=True))
+    assert not np.allclose(auto, codes(images))
+
+
+def test_augment_value_is_checked():
+    X = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
+    with pytest.raises(DeepclustError, match=r"augment must be True, False or 'auto', got 'yes'"):
+        Autoencoder(epochs=1, augment="yes", device="cpu").fit(X)
+    with pytest.raises(DeepclustError, match=r"augment must be True, False or 'auto', got 'yes'"):
+        AEKMeans(2, pretrain_epochs=1, augment="yes", device="cpu").fit(X)

@@ -279,6 +279,19 @@ def test_fit_reuses_the_autoencoder_of_an_earlier_run(fitted, data_dir, tmp_path
     assert phases.count("pretrain") == 2  # the first run's two epochs, not two more
 
 
+@pytest.mark.parametrize("args, expected", [([], "auto"), (["--no-augment"], False), (["--augment"], True)])
+def test_fit_augment_flag_reaches_the_model(data_dir, tmp_path, args, expected):
+    """Without the flag DEC keeps its default ('auto': images only); --no-augment turns it off."""
+    data = data_dir / "features.csv"
+    if expected is True:  # augmenting needs images: the blobs' 4 features as 2x2 images
+        data = tmp_path / "images.npy"
+        np.save(data, pd.read_csv(data_dir / "features.csv").to_numpy(np.float32).reshape(-1, 2, 2))
+    out = tmp_path / "run"
+    result = invoke("fit", data, "--method", "dec", "-k", "3", "--out", out, *args, *TINY)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "model" / "config.json").read_text())["params"]["augment"] == expected
+
+
 @pytest.mark.parametrize("args, needles", [
     (["--augment"], ["augment=True", "images", "(4,)"]),
     (["--autoencoder", "nowhere"], ["nowhere"]),

@@ -174,10 +174,18 @@ class TorchEstimator:
         return draw_seed(self.random_state)
 
     def _augmenter(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """The batch augmentation ``augment=True`` asks for, or None; images only."""
+        """The batch augmentation ``augment`` asks for, or None.
+
+        ``True`` needs images; ``"auto"`` augments images and leaves any other data alone.
+        """
+        if self.augment not in (True, False, "auto"):
+            raise DeepclustError(f"augment must be True, False or 'auto', got {self.augment!r}")
+        is_image = len(self.input_shape_) in (2, 3)
+        if self.augment == "auto":
+            return random_shift_rotate if is_image else None
         if not self.augment:
             return None
-        if len(self.input_shape_) not in (2, 3):
+        if not is_image:
             raise DeepclustError(
                 "augment=True shifts and rotates images, so it needs samples shaped (h, w) or "
                 f"(c, h, w); got samples of shape {tuple(self.input_shape_)}"
@@ -233,8 +241,9 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
     ``input_scaling`` and ``max_grad_norm`` (see :class:`~deepclust.Autoencoder`; the clipping
     applies to the clustering phase too); ``checkpoint_dir`` and ``checkpoint_every`` (the
     pretraining is checkpointed; a clustering phase is short and reruns from the pretrained
-    state, with the same result); ``augment`` (random shifts and
-    rotations of image batches in pretraining *and* clustering); ``autoencoder`` (a fitted
+    state, with the same result); ``augment`` (``True``: random shifts and rotations of image
+    batches in pretraining *and* clustering; ``"auto"``: the same for images, nothing for other
+    data); ``autoencoder`` (a fitted
     ``Autoencoder`` to reuse instead of pretraining; a private copy is fine-tuned); ``epochs`` and
     ``cluster_lr`` for methods with a clustering phase; ``device``, ``random_state``, ``verbose``.
 

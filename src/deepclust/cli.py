@@ -645,8 +645,10 @@ def fit(
     deterministic: bool = typer.Option(
         False, "--deterministic", help="PyTorch's deterministic algorithms (same results run to run on a GPU)."
     ),
-    augment: bool = typer.Option(
-        False, "--augment", help="Shift and rotate image batches at random while training (images only)."
+    augment: Optional[bool] = typer.Option(
+        None, "--augment/--no-augment",
+        help="Shift and rotate image batches at random while training (images only). Default: the "
+        "method's own (on for images with DEC and IDEC).",
     ),
     autoencoder: Optional[Path] = typer.Option(
         None, "--autoencoder",
@@ -678,7 +680,7 @@ def fit(
         options = dict(
             epochs=epochs, pretrain_epochs=pretrain_epochs, latent_dim=latent_dim,
             hidden_dims=dims, batch_size=batch_size, random_state=seed, device=device,
-            verbose=0 if quiet else 1, augment=augment or None, architecture=architecture,
+            verbose=0 if quiet else 1, augment=augment, architecture=architecture,
             max_grad_norm=max_grad_norm, deterministic=deterministic or None, checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             autoencoder=_load_autoencoder(autoencoder, device),
         )

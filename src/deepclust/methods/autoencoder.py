@@ -48,7 +48,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
     noise : standard deviation of Gaussian noise added to the (scaled) input while training
         (a denoising autoencoder); 0 disables it.
     augment : shift (up to 10%) and rotate (up to 10°) every training batch of images at
-        random, as DEC-DA does; images only.
+        random, as DEC-DA does; ``True`` needs images, ``"auto"`` augments images only.
     input_scaling : ``"auto"`` (data in [0, 1] unchanged; non-negative integers such as pixels
         divided by their maximum; anything else standardised), ``"standard"``, ``"minmax"``,
         ``"max"`` or ``"none"``; stored in the model and reapplied to new data.
@@ -79,7 +79,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         weight_decay: float = 0.0,
         schedule: str | None = "cosine",
         noise: float = 0.0,
-        augment: bool = False,
+        augment: bool | str = False,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         deterministic: bool = False,

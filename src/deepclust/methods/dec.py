@@ -21,6 +21,13 @@ class DEC(DeepClusterer):
     since the previous target, or after ``epochs`` epochs. Centres start from k-means with
     ``n_init`` restarts on the pretrained embedding. The clustering phase uses Adam with
     ``cluster_lr`` (``lr`` is the pretraining's). ``predict_proba`` returns ``q``.
+
+    Defaults are the recipe measured on MNIST-70k (``benchmarks/NOTES.md``): images are shifted
+    and rotated at random in pretraining and clustering (``augment="auto"``, as DEC-DA does;
+    other data is left alone), 60 pretraining epochs at batch 256. On MNIST-70k that lifted the
+    k-means start from 0.739 to 0.934, DEC from 0.789 to 0.976 and IDEC from 0.813 to 0.978
+    (means of 3 seeds, ``benchmarks/results/mnist70k*.md``) for 1.4 times the pretraining time;
+    ``augment=False, pretrain_epochs=20, batch_size=64`` gives the plain method.
     """
 
     def __init__(
@@ -35,15 +42,15 @@ class DEC(DeepClusterer):
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
-        pretrain_epochs: int = 20,
-        batch_size: int = 64,
+        pretrain_epochs: int = 60,
+        batch_size: int = 256,
         lr: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
-        augment: bool = False,
+        augment: bool | str = "auto",
         autoencoder=None,
         device: str = "auto",
         random_state=None,
@@ -157,15 +164,15 @@ class IDEC(DEC):
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
-        pretrain_epochs: int = 20,
-        batch_size: int = 64,
+        pretrain_epochs: int = 60,
+        batch_size: int = 256,
         lr: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
-        augment: bool = False,
+        augment: bool | str = "auto",
         autoencoder=None,
         device: str = "auto",
         random_state=None,
