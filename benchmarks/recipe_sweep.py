@@ -30,13 +30,17 @@ def log(obj):
     print(json.dumps(obj), flush=True)
 
 
+def scores(y, labels) -> dict:
+    from deepclust.metrics import evaluate
+    return {k: round(v, 4) for k, v in evaluate(y, labels).items() if isinstance(v, float)}
+
+
 def manifold_job(name, zpath, ypath, n_neighbors, subset):
     from threadpoolctl import threadpool_limits
     with threadpool_limits(1):
         import umap
         from sklearn.mixture import GaussianMixture
         from sklearn.neighbors import NearestNeighbors
-        from deepclust.metrics import evaluate
         Z, y = np.load(zpath), np.load(ypath)
         t = time.time()
         if subset:
@@ -59,19 +63,17 @@ def manifold_job(name, zpath, ypath, n_neighbors, subset):
         gm = GaussianMixture(10, covariance_type="full", n_init=10, random_state=0).fit(E)
         labels = gm.predict(E)
         tg = time.time() - t - tu
-        res = {"job": "n2d", "name": name, "nn": n_neighbors, "subset": subset, "umap_s": round(tu, 1),
-               "gmm_s": round(tg, 1), **{k: round(v, 4) for k, v in evaluate(y, labels).items() if isinstance(v, float)}}
-        return res
+        return {"job": "n2d", "name": name, "nn": n_neighbors, "subset": subset, "umap_s": round(tu, 1),
+                "gmm_s": round(tg, 1), **scores(y, labels)}
 
 
 def kmeans_job(name, zpath, ypath):
     from threadpoolctl import threadpool_limits
     with threadpool_limits(1):
         from sklearn.cluster import KMeans
-        from deepclust.metrics import evaluate
         Z, y = np.load(zpath), np.load(ypath)
         labels = KMeans(10, n_init=20, random_state=0).fit_predict(Z)
-        return {"job": "kmeans", "name": name, **{k: round(v, 4) for k, v in evaluate(y, labels).items() if isinstance(v, float)}}
+        return {"job": "kmeans", "name": name, **scores(y, labels)}
 
 
 def main():
@@ -89,11 +91,8 @@ def main():
     pool = mp.get_context("spawn").Pool(13)
     pending = []
 
-    def on_done(res):
-        log(res)
-
     def submit(fn, *args):
-        pending.append(pool.apply_async(fn, args, callback=on_done,
+        pending.append(pool.apply_async(fn, args, callback=log,
                                         error_callback=lambda e: log({"job": "error", "err": repr(e)})))
 
     def train(name, seed=0, manifold=(20,), subset=None, **kw):

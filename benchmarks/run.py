@@ -60,6 +60,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+#: the pretraining settings a run may change (``Autoencoder`` parameter → command-line flag)
+RECIPE_FLAGS = {"augment": "--augment", "epochs": "--pretrain-epochs", "batch_size": "--batch-size"}
+
+
 def recipe_tag(recipe: dict) -> str:
     """``""`` for the default recipe, else e.g. ``"-augment-e60-b256"`` (file and cache names)."""
     parts = (["augment"] if recipe.get("augment") else []) + [
@@ -73,7 +77,7 @@ def pretrained(X, dataset: str, seed: int, recipe: dict) -> tuple[Autoencoder, f
     if (folder / "pretrain.json").exists():
         return deepclust.load(folder / "model"), json.loads((folder / "pretrain.json").read_text())["s"]
     started = time.perf_counter()
-    autoencoder = Autoencoder(random_state=seed, verbose=1, **recipe).fit(X)  # the clusterers' defaults
+    autoencoder = Autoencoder(random_state=seed, verbose=1, **recipe).fit(X)
     seconds = time.perf_counter() - started
     autoencoder.save(folder / "model")
     atomic_write_bytes(folder / "pretrain.json", json.dumps({"s": seconds}).encode())
@@ -168,8 +172,8 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, help="instead of the default 20")
     parser.add_argument("--batch-size", type=int, help="instead of the default 64")
     args = parser.parse_args()
-    recipe = {key: value for key, value in (("augment", args.augment), ("epochs", args.pretrain_epochs),
-                                            ("batch_size", args.batch_size)) if value}
+    given = {key: getattr(args, flag[2:].replace("-", "_")) for key, flag in RECIPE_FLAGS.items()}
+    recipe = {key: value for key, value in given.items() if value}
     tag = recipe_tag(recipe)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
@@ -181,9 +185,9 @@ def main() -> None:
                 for row in run_seed(X, y, name, seed, args.methods, not args.no_pixels, recipe)]
         command = "python benchmarks/run.py " + " ".join(
             ["--datasets", name, "--seeds", *map(str, args.seeds), "--methods", *args.methods]
-            + (["--no-pixels"] if args.no_pixels else []) + (["--augment"] if args.augment else [])
-            + [f"--{flag} {value}" for flag, value in (("pretrain-epochs", args.pretrain_epochs),
-                                                        ("batch-size", args.batch_size)) if value])
+            + (["--no-pixels"] if args.no_pixels else [])
+            + [RECIPE_FLAGS[key] if value is True else f"{RECIPE_FLAGS[key]} {value}"
+               for key, value in recipe.items()])
         table_name = f"{name}{tag}"
         previous = args.out / f"{table_name}.json"
         info = {"dataset": table_name, "n_samples": int(len(X)), "dates": [], "commands": [],
