@@ -1,5 +1,6 @@
 """Checkpoint and resume: a run killed with SIGKILL resumes and ends exactly as an uninterrupted
-run (labels and every tensor of the model), on the CPU with a fixed seed."""
+run (labels, every tensor of the model and the history), on the CPU with a fixed seed: at
+random moments through the CLI, and at chosen checkpoint writes of every kind of phase."""
 from __future__ import annotations
 
 import signal
@@ -14,7 +15,8 @@ import pytest
 from safetensors.numpy import load_file
 from test_cli import ENV, assert_user_error, invoke
 
-from deepclust import AEKMeans, DeepclustError
+from deepclust import DCN, DEC, GAN, AEKMeans, ClusterGAN, DeepclustError, VaDE
+from deepclust.training.checkpoint import PhaseCheckpoint
 
 SETTINGS = ["--method", "dec", "-k", "3", "--label-column", "label", "--pretrain-epochs", "150",
             "--epochs", "3", "--hidden-dims", "64,64", "--latent-dim", "3", "--batch-size", "32",
@@ -64,6 +66,134 @@ def test_killed_runs_resume_to_the_uninterrupted_result(table, tmp_path):
             np.testing.assert_array_equal(resumed[name], tensors[name], err_msg=f"kill {kill}: {name}")
 
 
+def blobs() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(300, 8)) + 4 * np.eye(3, 8)[np.repeat([0, 1, 2], 100)]).astype(np.float32)
+
+
+def estimator(method: str, folder: Path | None):
+    """A small model of ``method`` whose every phase spans several checkpoints (10 batches an
+    epoch)."""
+    common = dict(batch_size=32, random_state=0, verbose=0, device="cpu",
+                  checkpoint_dir=None if folder is None else str(folder))
+    clusterer = dict(common, hidden_dims=(32,), latent_dim=3, pretrain_epochs=6, epochs=4, augment=False)
+    if method == "dec":  # the target every 3 batches, so a resume lands mid-interval; no early stop
+        return DEC(3, update_interval=3, tol=0.0, **clusterer)
+    if method == "dcn":  # stops early on tol: the checkpoint must say the phase had finished
+        return DCN(3, tol=1.0, **clusterer)
+    if method == "vade":
+        return VaDE(3, **clusterer)
+    if method == "gan":  # 3 critic steps a generator step, 10 batches an epoch: not a multiple
+        return GAN(4, hidden_dims=(16,), loss="wgan-gp", n_critic=3, epochs=4, **common)
+    return ClusterGAN(3, noise_dim=4, hidden_dims=(32,), latent_dim=3, init="ae-kmeans", init_epochs=2,
+                      pretrain_epochs=3, epochs=4, **common)
+
+
+def kill_at(phase: str, nth: int, where: str) -> None:
+    """SIGKILL this process at the ``nth`` checkpoint write of ``phase``: half-way through writing
+    it (``mid-write``), once written but before the rename (``before-rename``), or just after."""
+    import os
+
+    from deepclust import io
+
+    real_write, real_replace, writes = io.atomic_write_bytes, os.replace, []
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def write(path: Path, data: bytes) -> None:
+        name = Path(path).name
+        writes.append(name)
+        if name != f"{phase}.safetensors" or writes.count(name) != nth:
+            return real_write(path, data)
+        if where == "mid-write":
+            with io.atomic_writer(path) as handle:
+                handle.write(data[: len(data) // 2])
+                handle.flush()
+                die()
+        if where == "before-rename":
+            os.replace = lambda src, dst: die() if Path(dst) == Path(path) else real_replace(src, dst)
+        real_write(path, data)
+        die()
+
+    io.atomic_write_bytes = write
+
+
+KILLED_FIT = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_checkpoint import blobs, estimator, kill_at
+method, folder, phase, nth, where = sys.argv[1:]
+kill_at(phase, int(nth), where)
+estimator(method, folder).fit(blobs())
+"""
+
+
+def comparable(model) -> tuple[np.ndarray | None, dict, list]:
+    tensors = {k: v.detach().cpu().numpy() for k, v in model._state_tensors().items()}
+    history = [{k: v for k, v in record.items() if k != "seconds"} for record in model.history_]
+    return getattr(model, "labels_", None), tensors, history
+
+
+def recording_restores(monkeypatch) -> dict[str, tuple[int, bool]]:
+    """``{checkpoint file name: (epochs restored, finished)}`` of every restore from now on."""
+    restored, real_restore = {}, PhaseCheckpoint.restore
+
+    def restore(self, *args):
+        restored[self.path.name] = result = real_restore(self, *args)
+        return result
+
+    monkeypatch.setattr(PhaseCheckpoint, "restore", restore)
+    return restored
+
+
+@pytest.mark.parametrize("method, phase, nth, where, restored_epochs", [
+    ("dec", "pretrain", 3, "after", (3, False)),
+    ("dec", "dec", 2, "mid-write", (1, False)),
+    ("dec", "dec", 3, "before-rename", (2, False)),
+    ("dcn", "dcn", 1, "after", (1, True)),
+    ("vade", "vade", 3, "mid-write", (2, False)),
+    ("gan", "gan", 2, "before-rename", (1, False)),
+    ("clustergan", "encoder", 1, "after", (1, False)),
+    ("clustergan", "clustergan", 2, "mid-write", (1, False)),
+])
+def test_a_kill_in_any_phase_or_mid_write_resumes_to_the_uninterrupted_result(
+        method, phase, nth, where, restored_epochs, tmp_path, monkeypatch):
+    """Killed at a chosen checkpoint write (in pretraining, a clustering phase, the encoder's
+    warm start or a GAN game; mid-write, before the rename or after), the run resumes from the
+    last complete checkpoint (epochs done, and whether the phase had stopped early) and ends
+    with the labels, every tensor and the history of a run that had no checkpoints at all."""
+    X = blobs()
+    labels, tensors, history = comparable(estimator(method, None).fit(X))
+    folder = tmp_path / "ck"
+    killed = subprocess.run([sys.executable, "-c", KILLED_FIT, method, str(folder), phase, str(nth), where],
+                            env=ENV, timeout=300, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    restored = recording_restores(monkeypatch)
+    resumed_labels, resumed_tensors, resumed_history = comparable(estimator(method, folder).fit(X))
+    assert restored[f"{phase}.safetensors"] == restored_epochs
+    np.testing.assert_array_equal(resumed_labels, labels)
+    assert resumed_tensors.keys() == tensors.keys()
+    for name in tensors:
+        np.testing.assert_array_equal(resumed_tensors[name], tensors[name], err_msg=name)
+    assert resumed_history == history
+    assert not list(folder.glob(".*.tmp")), "a killed write's temporary file was left behind"
+
+
+def test_a_phase_with_parameters_outside_its_checkpoint_is_refused(tmp_path):
+    import torch
+
+    from deepclust.training import Phase, run_phase
+    from deepclust.training.checkpoint import PhaseCheckpoint
+
+    layer, loose = torch.nn.Linear(2, 1), torch.nn.Parameter(torch.zeros(1))
+    phase = Phase(name="p", step=lambda xb, index: {"loss": (layer(xb) + loose).pow(2).mean()},
+                  parameters=[*layer.parameters(), loose], epochs=1, modules=[layer])
+    with pytest.raises(DeepclustError, match="phase 'p' trains parameters outside its modules and state"):
+        run_phase(phase, torch.ones(4, 2), 2, torch.Generator(), [],
+                  checkpoint=PhaseCheckpoint(tmp_path / "p.safetensors", 1, {}))
+
+
 def test_a_checkpoint_of_other_data_or_settings_is_refused(tmp_path):
     X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
     settings = dict(hidden_dims=(8,), latent_dim=2, pretrain_epochs=2, random_state=0, verbose=0,
@@ -111,7 +241,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     original_save = checkpoint.save
 
     def save(*args):
-        epochs_seen.append(args[-1])
+        epochs_seen.append(args[5])  # epochs done
         original_save(*args)
 
     checkpoint.save = save
@@ -120,5 +250,5 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     history = []
     fresh = torch.nn.Linear(2, 1)
     optimizer = torch.optim.Adam(fresh.parameters())
-    assert checkpoint.restore([fresh], optimizer, None, torch.Generator(), history) == 2
+    assert checkpoint.restore([fresh], [optimizer], None, torch.Generator(), history) == (2, False)
     assert [h["epoch"] for h in history] == [1, 2]

@@ -8,6 +8,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import FAST
+from test_checkpoint import recording_restores
 from deepclust import (DCN, N2D, AEKMeans, Autoencoder, ClusterGAN, DeepclustError, TrainingDiverged,
                        cluster_accuracy)
 from deepclust.base import DeepClusterer
@@ -46,21 +47,32 @@ def test_digits_ae_kmeans_accuracy():
 
 
 @pytest.mark.parametrize("cls", list(REGISTRY.values()))
-def test_same_seed_same_labels_and_global_rng_untouched(cls, blobs):
+def test_same_seed_same_labels_and_global_rng_untouched(cls, blobs, tmp_path, monkeypatch):
+    """Same seed, same result: with deterministic=True, with checkpoints written, and resumed
+    from those (finished) checkpoints, which restores every phase's saved state."""
     X, _ = blobs
     torch.manual_seed(123)
     expected_next = torch.rand(1)
     torch.manual_seed(123)
     first = make(cls, n_clusters=4, random_state=7).fit(X)
     assert torch.rand(1) == expected_next  # fit does not reseed the caller's global RNG
-    second = make(cls, n_clusters=4, random_state=7, deterministic=True).fit(X)  # same on the CPU
+    again = [
+        make(cls, n_clusters=4, random_state=7, deterministic=True).fit(X),  # same on the CPU
+        make(cls, n_clusters=4, random_state=7, checkpoint_dir=str(tmp_path)).fit(X),
+    ]
     assert not torch.are_deterministic_algorithms_enabled()  # restored after fit
-    np.testing.assert_array_equal(first.labels_, second.labels_)
-    np.testing.assert_array_equal(first.transform(X), second.transform(X))
-    weights, again = first._state_tensors(), second._state_tensors()  # every saved tensor
-    assert weights.keys() == again.keys()
-    for name in weights:
-        assert torch.equal(weights[name], again[name]), name
+    restored = recording_restores(monkeypatch)
+    again.append(make(cls, n_clusters=4, random_state=7, checkpoint_dir=str(tmp_path)).fit(X))
+    saved = sorted(path.name for path in tmp_path.glob("*.safetensors"))
+    assert saved and sorted(restored) == saved  # every phase was restored, none retrained
+    assert all(finished for _, finished in restored.values())
+    weights = first._state_tensors()  # every saved tensor
+    for other in again:
+        np.testing.assert_array_equal(first.labels_, other.labels_)
+        np.testing.assert_array_equal(first.transform(X), other.transform(X))
+        assert weights.keys() == other._state_tensors().keys()
+        for name in weights:
+            assert torch.equal(weights[name], other._state_tensors()[name]), name
 
 
 def test_fitted_autoencoder_is_reused_not_modified(blobs):

@@ -102,6 +102,36 @@ def test_sigkill_while_writing_never_leaves_a_partial_file(tmp_path):
             assert complete(tmp_path / name), (kill, name)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # one-epoch ClusterGAN
+def test_the_python_api_reads_a_memory_mapped_array_in_blocks(tmp_path, monkeypatch):
+    """predict/transform/predict_proba on a memory-mapped .npy, 7 rows at a time: the results of
+    one pass, a NaN in a later block is refused, and the blocks are never larger than 7 rows."""
+    from deepclust import AEKMeans, Autoencoder, ClusterGAN, DeepclustError
+    from deepclust.base import TorchEstimator
+
+    X = np.random.default_rng(1).normal(size=(50, 3)).astype(np.float32) * 4
+    settings = dict(hidden_dims=(8,), latent_dim=2, random_state=0, device="cpu")
+    models = [AEKMeans(3, pretrain_epochs=2, **settings).fit(X), Autoencoder(epochs=2, **settings).fit(X),
+              ClusterGAN(3, init="none", epochs=1, noise_dim=2, hidden_dims=(8,), random_state=0,
+                         device="cpu").fit(X)]
+    whole = [(m.transform(X), m.predict(X) if hasattr(m, "predict") else None) for m in models]
+    np.save(tmp_path / "x.npy", X)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    monkeypatch.setattr(TorchEstimator, "input_block_rows", 7)
+    seen = []
+    check = TorchEstimator._check_input
+    monkeypatch.setattr(TorchEstimator, "_check_input", lambda self, X, reset: seen.append(len(X)) or check(self, X, reset=reset))
+    for model, (codes, labels) in zip(models, whole):
+        np.testing.assert_allclose(model.transform(mapped), codes, rtol=1e-5, atol=1e-6)
+        if labels is not None:
+            np.testing.assert_array_equal(model.predict(mapped), labels)
+    assert max(seen) == 7 and sum(seen) == 50 * 5
+    X[45, 2] = np.nan
+    np.save(tmp_path / "bad.npy", X)
+    with pytest.raises(DeepclustError, match="Input X contains NaN"):
+        models[0].predict(np.load(tmp_path / "bad.npy", mmap_mode="r"))
+
+
 def test_predict_streams_an_npy_file_in_blocks(tmp_path, monkeypatch):
     """Blocks of 7 rows give the labels of one pass; a NaN in a later block is reported with its
     row in the whole file, and no labels file appears."""

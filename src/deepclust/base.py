@@ -9,8 +9,10 @@ method-specific training phases, and the method's own assignment rule.
 from __future__ import annotations
 
 import copy
+import hashlib
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .data.validate import check_input
 from .exceptions import DeepclustError, ModelFileError
-from .training import draw_seed, random_shift_rotate, resolve_device, seeded
+from .training import Phase, draw_seed, random_shift_rotate, resolve_device, seeded
+from .training.checkpoint import PhaseCheckpoint, state_digest
 
 INPUT_SCALINGS = ("auto", "standard", "minmax", "max", "none")
 
@@ -136,12 +139,52 @@ class TorchEstimator:
 
     #: batch size for inference (no gradients, so larger than for training)
     inference_batch_size = 4096
+    #: rows of a NumPy input (a memory-mapped ``.npy`` too) checked and scaled at a time by
+    #: ``predict``/``transform``, so that a large input is never copied whole
+    input_block_rows = 16_384
 
     def _device(self) -> torch.device:
         return resolve_device(self.device)
 
     def _check_input(self, X, *, reset: bool) -> np.ndarray:
-        return check_input(self, X, reset=reset)
+        X = check_input(self, X, reset=reset)
+        if reset and getattr(self, "checkpoint_dir", None) is not None:  # fingerprint of the fit's data
+            self._fit_data_sha256 = hashlib.sha256(np.ascontiguousarray(X).data).hexdigest()
+        return X
+
+    def _phase_checkpoint(self, phase: Phase) -> PhaseCheckpoint | None:
+        """``checkpoint_dir/<phase>.safetensors`` (None without ``checkpoint_dir``), fingerprinted
+        by the data's SHA-256, the settings and the state the phase starts from (so a resumed
+        run continues only what it would itself have started)."""
+        if getattr(self, "checkpoint_dir", None) is None:
+            return None
+        from .io import _jsonable
+
+        ignored = ("verbose", "device", "checkpoint_dir", "checkpoint_every", "autoencoder")
+        settings = {k: v for k, v in self.get_params(deep=False).items() if k not in ignored}
+        if not isinstance(self.random_state, (int, np.integer, type(None))):
+            # a RandomState draws another seed every fit: the starting-state digest then differs
+            settings["random_state"] = type(self.random_state).__name__
+        fingerprint = {
+            "estimator": type(self).__name__,
+            "phase": phase.name,
+            "device": self._device().type,  # another device draws other random numbers
+            "settings": _jsonable(settings),
+            "input_shape": list(self.input_shape_),
+            "data_sha256": self._fit_data_sha256,
+            "start_sha256": state_digest(phase.modules + (phase.adversary.modules if phase.adversary else []),
+                                         phase.state),
+        }
+        return PhaseCheckpoint(Path(self.checkpoint_dir) / f"{phase.name}.safetensors",
+                               self.checkpoint_every, fingerprint)
+
+    def _in_blocks(self, X, fn: Callable[[np.ndarray], torch.Tensor]) -> torch.Tensor:
+        """``fn`` over the checked input ``X``, ``input_block_rows`` rows at a time for NumPy
+        arrays; the results concatenated along the first dimension."""
+        if isinstance(X, np.ndarray) and X.ndim >= 2 and X.shape[0] > self.input_block_rows:
+            rows = self.input_block_rows
+            return torch.cat([fn(self._check_input(X[i:i + rows], reset=False)) for i in range(0, X.shape[0], rows)])
+        return fn(self._check_input(X, reset=False))
 
     def _fit_scaling(self, X: np.ndarray) -> None:
         name, offset, scale = choose_scaling(X, self.input_scaling)
@@ -240,10 +283,9 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
     ``latent_dim``, ``hidden_dims``, ``architecture``, ``pretrain_epochs``, ``batch_size``, ``lr``
     ``input_scaling`` and ``max_grad_norm`` (see :class:`~deepclust.Autoencoder`; the clipping
     applies to the clustering phase too); ``checkpoint_dir`` and ``checkpoint_every`` (the
-    pretraining is checkpointed; a clustering phase is short and reruns from the pretrained
-    state, with the same result); ``augment`` (``True``: random shifts and rotations of image
-    batches in pretraining *and* clustering; ``"auto"``: the same for images, nothing for other
-    data); ``autoencoder`` (a fitted
+    pretraining and the clustering phase are checkpointed, each in its own file); ``augment``
+    (``True``: random shifts and rotations of image batches in pretraining *and* clustering;
+    ``"auto"``: the same for images, nothing for other data); ``autoencoder`` (a fitted
     ``Autoencoder`` to reuse instead of pretraining; a private copy is fine-tuned); ``epochs`` and
     ``cluster_lr`` for methods with a clustering phase; ``device``, ``random_state``, ``verbose``.
 
@@ -364,8 +406,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
 
     def _embed(self, X) -> torch.Tensor:
         check_is_fitted(self, "labels_")
-        X = self._check_input(X, reset=False)
-        return self.autoencoder_._encode(self.autoencoder_._to_tensor(X))
+        return self._in_blocks(X, lambda block: self.autoencoder_._encode(self.autoencoder_._to_tensor(block)))
 
     # --- persistence hooks (see io.py) ---------------------------------------------------
     def _state_tensors(self) -> dict[str, torch.Tensor]:

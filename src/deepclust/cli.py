@@ -109,6 +109,16 @@ def _estimator_errors(source: str | None = None) -> Iterator[None]:
         raise DeepclustError(f"{source}: {exc}" if source else str(exc)) from None
 
 
+@contextlib.contextmanager
+def _os_errors(what: str) -> Iterator[None]:
+    """An ``OSError`` (full disk, no permission) inside becomes the one-line user error
+    ``cannot <what>: <reason>``."""
+    try:
+        yield
+    except OSError as exc:
+        raise DeepclustError(f"cannot {what}: {exc.strerror or exc}") from None
+
+
 def _note(message: str, quiet: bool = False) -> None:
     """An informational line on stderr (suppressed by --quiet)."""
     if not quiet:
@@ -121,16 +131,12 @@ def _write(files: dict[Path, bytes], model: tuple[Any, Path] | None = None) -> N
     earlier versions as they were. OS failures become one-line user errors."""
     from .io import OutputSet
 
-    try:
-        with OutputSet() as outputs:
-            if model is not None:
-                outputs.add_model(*model)
-            for path, data in files.items():
-                outputs.write(path, data)
-            outputs.commit()
-    except OSError as exc:
-        where = next(iter(files)).parent
-        raise DeepclustError(f"cannot write the outputs in {where}: {exc.strerror or exc}") from None
+    with _os_errors(f"write the outputs in {next(iter(files)).parent}"), OutputSet() as outputs:
+        if model is not None:
+            outputs.add_model(*model)
+        for path, data in files.items():
+            outputs.write(path, data)
+        outputs.commit()
 
 
 def _labels_csv(labels: np.ndarray, index: list[str] | None = None) -> bytes:
@@ -383,10 +389,8 @@ def _render_plots(model, dataset: _Dataset, method: str) -> dict[str, bytes]:
 
 
 def _make_parent(out: Path) -> None:
-    try:
+    with _os_errors(f"create the folder of --out {out}"):
         out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DeepclustError(f"cannot create the folder of --out {out}: {exc.strerror or exc}") from None
 
 
 def _predict_streaming(estimator, data: str, out: Path) -> int:
@@ -397,17 +401,14 @@ def _predict_streaming(estimator, data: str, out: Path) -> int:
 
     _make_parent(out)
     count = 0
-    try:
-        with atomic_writer(out) as handle:
-            handle.write(b"index,cluster\n")
-            for block in iter_npy_rows(data, STREAM_ROWS):
-                with _estimator_errors(str(data)):
-                    labels = estimator.predict(block)
-                rows = np.column_stack([np.arange(count, count + len(labels)), labels])
-                np.savetxt(handle, rows, fmt="%d", delimiter=",")
-                count += len(labels)
-    except OSError as exc:
-        raise DeepclustError(f"cannot write {out}: {exc.strerror or exc}") from None
+    with _os_errors(f"write {out}"), atomic_writer(out) as handle:
+        handle.write(b"index,cluster\n")
+        for block in iter_npy_rows(data, STREAM_ROWS):
+            with _estimator_errors(str(data)):
+                labels = estimator.predict(block)
+            rows = np.column_stack([np.arange(count, count + len(labels)), labels])
+            np.savetxt(handle, rows, fmt="%d", delimiter=",")
+            count += len(labels)
     return count
 
 
@@ -497,10 +498,8 @@ def _run_fit(
     if overview is not None:
         files[CLUSTERS_JSON] = (json.dumps(overview, indent=2) + "\n").encode()
     files.update(_render_plots(estimator, dataset, method))
-    try:
+    with _os_errors(f"create --out {out}"):
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DeepclustError(f"cannot create --out {out}: {exc.strerror or exc}") from None
     _write({out / name: data for name, data in files.items()}, model=(estimator, out / MODEL_DIR))
     written = [LABELS_FILE, MODEL_DIR + "/", *[name for name in files if name != LABELS_FILE]]
     # outputs of an earlier run into the same folder that this run does not replace would be stale
@@ -639,7 +638,8 @@ def fit(
         None, "--max-grad-norm", help="Clip gradients to this L2 norm (a guard against NaN losses)."
     ),
     checkpoint_dir: Optional[Path] = typer.Option(
-        None, "--checkpoint-dir", help="Save the pretraining state here every epoch, to --resume after a crash."
+        None, "--checkpoint-dir",
+        help="Save the training state (pretraining, clustering, GAN game) here every epoch, to --resume after a crash."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --checkpoint-dir."),
     deterministic: bool = typer.Option(

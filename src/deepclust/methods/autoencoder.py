@@ -4,8 +4,6 @@ Every clusterer pretrains one of these (or reuses a fitted one passed as ``autoe
 """
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,10 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import TorchEstimator, load_module_state
 from ..exceptions import DeepclustError
-from ..io import _jsonable
 from ..nn import AutoencoderNet, conv_autoencoder, mlp_autoencoder
 from ..training import Phase, run_phase, seeded
-from ..training.checkpoint import PhaseCheckpoint
 
 ARCHITECTURES = ("mlp", "conv")
 
@@ -136,23 +132,8 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
                 augment=self._augmenter(),
             )
             self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
-                                     self._checkpoint(X))
+                                     self._phase_checkpoint(phase))
         return self
-
-    def _checkpoint(self, X: np.ndarray) -> PhaseCheckpoint | None:
-        """The checkpoint of this fit, fingerprinted by the data's SHA-256 and the settings."""
-        if self.checkpoint_dir is None:
-            return None
-        settings = {k: v for k, v in self.get_params().items()
-                    if k not in ("verbose", "device", "checkpoint_dir", "checkpoint_every")}
-        fingerprint = {
-            "estimator": type(self).__name__,
-            "settings": _jsonable(settings),
-            "input_shape": list(self.input_shape_),
-            "data_sha256": hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest(),
-        }
-        return PhaseCheckpoint(Path(self.checkpoint_dir) / "pretrain.safetensors",
-                               self.checkpoint_every, fingerprint)
 
     def _step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
         noisy = xb + self.noise * torch.randn_like(xb) if self.noise > 0 else xb
@@ -190,7 +171,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Codes ``(n, latent_dim)`` float32."""
         check_is_fitted(self, "network_")
-        return self._encode(self._to_tensor(self._check_input(X, reset=False))).cpu().numpy()
+        return self._in_blocks(X, lambda block: self._encode(self._to_tensor(block))).cpu().numpy()
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Decode codes ``(n, latent_dim)`` to ``(n, *input_shape)`` in the input's units."""

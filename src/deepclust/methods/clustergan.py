@@ -51,7 +51,9 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     (``architecture="conv"``) cost ~30× more per epoch on a CPU.
 
     The other parameters are :class:`~deepclust.GAN`'s (``hidden_dims`` are the generator's); the
-    encoder has the discriminator's architecture.
+    encoder has the discriminator's architecture. With ``checkpoint_dir`` the warm start and the
+    game are saved as ``encoder.safetensors`` and ``clustergan.safetensors``, beside the init
+    clusterer's own checkpoints (``pretrain.safetensors``, ...).
     """
 
     def __init__(
@@ -99,8 +101,6 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         self.beta_init = beta_init
         self.pretrain_epochs = pretrain_epochs
         self.latent_dim = latent_dim
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
         self.autoencoder = autoencoder
         super().__init__(
             noise_dim, hidden_dims=hidden_dims, discriminator_dims=discriminator_dims,
@@ -108,7 +108,8 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
             discriminator_activation=discriminator_activation, output_activation=output_activation,
             loss=loss, n_critic=n_critic, gp_weight=gp_weight, epochs=epochs, batch_size=batch_size,
             lr=lr, betas=betas, input_scaling=input_scaling, max_grad_norm=max_grad_norm,
-            deterministic=deterministic, device=device,
+            deterministic=deterministic, checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every, device=device,
             random_state=random_state, verbose=verbose,
         )
 
@@ -127,7 +128,9 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     def _train(self, X: np.ndarray, Xt: torch.Tensor, generator: torch.Generator) -> None:
         """Warm-start the encoder, play the game, then cluster ``X`` with the encoder."""
         self._warm_start_encoder(X, Xt, generator)
-        self.n_iter_ = self._play("clustergan", [self.generator_, self.encoder_], Xt, generator)
+        # the init clusters steer the game: a checkpoint of it fits only these clusters
+        anchor = {} if self._init_targets is None else {"init_targets": self._init_targets}
+        self.n_iter_ = self._play("clustergan", [self.generator_, self.encoder_], Xt, generator, anchor)
         self.labels_ = self._encode(Xt)[:, self.noise_dim:].argmax(dim=1).cpu().numpy()
 
     def _warm_start_encoder(self, X: np.ndarray, Xt: torch.Tensor, generator: torch.Generator) -> None:
@@ -160,8 +163,9 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
 
         phase = Phase(max_grad_norm=self.max_grad_norm, name="encoder", step=step, parameters=self.encoder_.parameters(),
                       epochs=int(self.init_epochs), lr=self.lr, betas=tuple(self.betas),
-                      modules=[self.encoder_])
-        run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+                      modules=[self.encoder_], state={"init_targets": targets})
+        run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+                  self._phase_checkpoint(phase))
 
     @property
     def _latent_dim(self) -> int:
@@ -216,7 +220,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
 
     def _encoded(self, X) -> torch.Tensor:
         check_is_fitted(self, "labels_")
-        return self._encode(self._to_tensor(self._check_input(X, reset=False)))
+        return self._in_blocks(X, lambda block: self._encode(self._to_tensor(block)))
 
     def predict(self, X) -> np.ndarray:
         """Cluster index of each sample, ``(n,)`` int64: the encoder's most likely code."""

@@ -82,7 +82,7 @@ class DCN(DeepClusterer):
         network = self.autoencoder_.network_
         k = self.n_clusters
         counts = torch.bincount(self._kmeans_labels, minlength=k).to(Xt.dtype)
-        previous = self._kmeans_labels
+        state = {"centers": self._centers, "counts": counts, "previous": self._kmeans_labels.clone()}
 
         def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
             z, x_hat = network(xb)
@@ -99,10 +99,9 @@ class DCN(DeepClusterer):
             return {"loss": loss, "reconstruction": rec, "coding": coding}
 
         def on_epoch_end(epoch: int) -> dict:
-            nonlocal previous
             labels = self._assign(self.autoencoder_._encode(Xt))
-            changed = float((labels != previous).float().mean())
-            previous = labels
+            changed = float((labels != state["previous"]).float().mean())
+            state["previous"].copy_(labels)
             return {"labels_changed": changed, "stop": changed < self.tol}
 
         phase = Phase(
@@ -115,5 +114,7 @@ class DCN(DeepClusterer):
             modules=[network],
             on_epoch_end=on_epoch_end,
             augment=self._augmenter(),
+            state=state,
         )
-        return run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+        return run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+                         self._phase_checkpoint(phase))

@@ -94,7 +94,10 @@ class DEC(DeepClusterer):
         network = self.autoencoder_.network_
         centers = torch.nn.Parameter(self._centers.clone())
         gamma = self._kl_weight_beside_reconstruction()
-        state = {"labels": self._kmeans_labels, "changed": 1.0, "target": None}
+        # the target is set at the first batch; tensors from the start so that a checkpoint
+        # restores them in place
+        state = {"centers": centers, "labels": self._kmeans_labels.clone(), "changed": torch.ones((), device=Xt.device),
+                 "target": torch.zeros(Xt.shape[0], self.n_clusters, device=Xt.device)}
         # at least once per epoch, so that small datasets refresh their target too
         interval = min(int(self.update_interval), -(-Xt.shape[0] // int(self.batch_size)))
 
@@ -105,9 +108,10 @@ class DEC(DeepClusterer):
                 q = student_t_assignment(self.autoencoder_._encode(Xt), centers)
             network.train()  # _encode switched to eval mode
             labels = q.argmax(dim=1)
-            state["changed"] = float((labels != state["labels"]).float().mean())
-            state["labels"], state["target"] = labels, target_distribution(q)
-            return step > 0 and state["changed"] < self.tol
+            state["changed"].fill_((labels != state["labels"]).float().mean())
+            state["labels"].copy_(labels)
+            state["target"].copy_(target_distribution(q))
+            return step > 0 and float(state["changed"]) < self.tol
 
         def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
             if gamma is None:
@@ -131,10 +135,12 @@ class DEC(DeepClusterer):
             lr=self.cluster_lr,
             modules=[network],
             on_batch_start=on_batch_start,
-            on_epoch_end=lambda epoch: {"labels_changed": state["changed"]},
+            on_epoch_end=lambda epoch: {"labels_changed": float(state["changed"])},
             augment=self._augmenter(),
+            state=state,
         )
-        epochs = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+        epochs = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+                           self._phase_checkpoint(phase))
         self._centers = centers.detach()
         return epochs
 

@@ -50,8 +50,10 @@ class GAN(TorchEstimator, BaseEstimator):
     loss, n_critic, gp_weight : the adversarial game (see above).
     epochs, batch_size, lr, betas : Adam training; an epoch is one pass over the real data by
         ``D``.
-    input_scaling, max_grad_norm, device, random_state, verbose : as for
+    input_scaling, max_grad_norm, deterministic, device, random_state, verbose : as for
         :class:`~deepclust.Autoencoder` (``max_grad_norm`` clips generator and critic alike).
+    checkpoint_dir, checkpoint_every : as for :class:`~deepclust.Autoencoder`; the game is saved
+        as ``gan.safetensors`` (generator, discriminator, both optimisers, RNG).
     """
 
     def __init__(
@@ -74,6 +76,8 @@ class GAN(TorchEstimator, BaseEstimator):
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         deterministic: bool = False,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -95,6 +99,8 @@ class GAN(TorchEstimator, BaseEstimator):
         self.input_scaling = input_scaling
         self.max_grad_norm = max_grad_norm
         self.deterministic = deterministic
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -166,9 +172,11 @@ class GAN(TorchEstimator, BaseEstimator):
         return torch.randn(n, self.noise_dim, generator=generator, device=self._device())
 
     def _play(
-        self, name: str, modules: list[torch.nn.Module], Xt: torch.Tensor, generator: torch.Generator
+        self, name: str, modules: list[torch.nn.Module], Xt: torch.Tensor, generator: torch.Generator,
+        state: dict[str, torch.Tensor] | None = None,
     ) -> int:
-        """Train ``modules`` on ``_generator_step`` against ``discriminator_``; epochs run."""
+        """Train ``modules`` on ``_generator_step`` against ``discriminator_``; epochs run.
+        ``state``: tensors the step reads besides the modules (part of a checkpoint's fingerprint)."""
 
         def discriminator_step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
             with torch.no_grad():
@@ -192,8 +200,10 @@ class GAN(TorchEstimator, BaseEstimator):
                 modules=[self.discriminator_],
                 steps=int(self.n_critic),
             ),
+            state=state or {},
         )
-        return run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+        return run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+                         self._phase_checkpoint(phase))
 
     def _generator_step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"loss": self._adversarial_loss(self.generator_(self._draw_latent(xb.shape[0])))}

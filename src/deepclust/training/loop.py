@@ -32,6 +32,9 @@ class Phase:
     (random shifts and rotations of images).
     ``max_grad_norm``, when given, clips the gradient of each optimiser's parameters (the
     adversary's too) to that total L2 norm before every step.
+    ``state`` names the tensors outside ``modules`` that the phase trains or its hooks keep
+    (cluster centres, a target distribution): a checkpoint saves them and restores them in place,
+    so hooks must update them in place or through this dict.
     """
 
     name: str
@@ -49,6 +52,7 @@ class Phase:
     betas: tuple[float, float] = (0.9, 0.999)
     adversary: Adversary | None = None
     max_grad_norm: float | None = None
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,10 +114,11 @@ def run_phase(
     """Train ``phase`` on ``X`` (n, ...); append one dict per epoch to ``history``.
 
     With a ``checkpoint``, the phase starts from the epoch that checkpoint reached (weights,
-    optimiser, schedule, batch order, RNG and history restored) and saves one every
-    ``checkpoint.every`` epochs and at its end; only phases whose whole state is in their modules
-    can be checkpointed (no adversary, no per-batch or per-epoch hooks). Returns the number of
-    epochs run, those restored included.
+    optimisers, schedule, batch order, RNG, ``state`` and history restored) and saves one every
+    ``checkpoint.every`` epochs and where it ends (its last epoch or an early stop, which a resumed
+    run then respects); every trained parameter must belong to
+    ``modules`` (the adversary's included) or ``state``. Returns the number of epochs run, those
+    restored included.
     """
     if phase.max_grad_norm is not None and not phase.max_grad_norm > 0:
         raise DeepclustError(f"max_grad_norm must be a positive number or None, got {phase.max_grad_norm!r}")
@@ -138,19 +143,20 @@ def run_phase(
     modules = phase.modules + (adversary.modules if adversary is not None else [])
     for module in modules:
         module.train()
-    start = 0
+    optimizers = [optimizer] + ([adversary_optimizer] if adversary is not None else [])
+    first_record = len(history)  # a checkpoint holds this phase's records only
+    start, finished = 0, False
     if checkpoint is not None:
-        if adversary is not None or phase.on_batch_start is not None or phase.on_epoch_end is not None:
-            raise DeepclustError(f"phase {phase.name!r} keeps state outside its modules; it cannot be checkpointed")
-        start = checkpoint.restore(modules, optimizer, scheduler, generator, history)
+        _check_checkpointable(phase.name, optimizers, modules, phase.state)
+        start, finished = checkpoint.restore(modules, optimizers, scheduler, generator, history, phase.state)
     bar = ProgressBar(verbose)
     bar.start(phase.name, (phase.epochs - start) * len(sampler))
-    step_count = start * len(sampler)  # updates of the phase's own step
-    batches = step_count  # batches drawn, across epochs: the adversary's updates
+    batches = start * len(sampler)  # batches drawn, across epochs: the adversary's updates
+    step_count = batches // main_every  # updates of the phase's own step
     epochs_run = start
     stopped = False
     try:
-        for epoch in range(start, phase.epochs):
+        for epoch in range(start, start if finished else phase.epochs):
             started = time.perf_counter()
             totals: dict[str, torch.Tensor] = {}
             adversary_totals: dict[str, torch.Tensor] = {}
@@ -194,10 +200,12 @@ def run_phase(
             record.update({k: v for k, v in (extra or {}).items() if k != "stop"})
             record["seconds"] = time.perf_counter() - started
             history.append(record)
-            if checkpoint is not None and ((epoch + 1) % checkpoint.every == 0 or epoch + 1 == phase.epochs):
-                checkpoint.save(modules, optimizer, scheduler, generator, history, epoch + 1)
+            finished = stopped or bool(extra and extra.get("stop")) or epoch + 1 == phase.epochs
+            if checkpoint is not None and (finished or (epoch + 1) % checkpoint.every == 0):
+                checkpoint.save(modules, optimizers, scheduler, generator, history[first_record:], epoch + 1,
+                                phase.state, finished)
             bar.epoch_done(epoch + 1, phase.epochs, record.get("loss", float("nan")), record["seconds"])
-            if stopped or (extra and extra.get("stop")):
+            if finished:
                 break
     except TrainingDiverged as exc:
         if checkpoint is None or not checkpoint.path.exists():
@@ -210,6 +218,15 @@ def run_phase(
         for module in modules:
             module.eval()
     return epochs_run
+
+
+def _check_checkpointable(name: str, optimizers: list[torch.optim.Optimizer],
+                          modules: list[torch.nn.Module], state: dict[str, torch.Tensor]) -> None:
+    """Refuse to checkpoint a phase that trains a parameter its checkpoint would not hold."""
+    held = {id(p) for module in modules for p in module.parameters()} | {id(t) for t in state.values()}
+    if any(id(p) not in held for opt in optimizers for group in opt.param_groups for p in group["params"]):
+        raise DeepclustError(f"phase {name!r} trains parameters outside its modules and state; "
+                             "it cannot be checkpointed")
 
 
 def _update(
