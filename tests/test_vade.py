@@ -65,3 +65,29 @@ def test_digits_do_not_collapse():
 
 #: seeds 0-3 gave 0.756-0.855 on the first 1,500 digits when the test was written
 DIGITS_MIN = 0.70
+
+
+def test_the_prior_can_start_from_n2d_clusters(blobs):
+    """init="n2d": the prior starts at the weight, mean and variance of N2D's clusters."""
+    from deepclust.methods.vade import cluster_moments
+
+    X, y = blobs
+    ae = Autoencoder(latent_dim=4, hidden_dims=(64,), epochs=10, random_state=0, device="cpu").fit(X)
+    model = VaDE(4, init="n2d", autoencoder=ae, epochs=0, random_state=0, device="cpu").fit(X)
+    assert cluster_accuracy(y, model.labels_) == 1.0
+    weights, means, variances = cluster_moments(ae.transform(X), model.labels_, 4)
+    np.testing.assert_allclose(model.weights_, weights, rtol=1e-5)
+    np.testing.assert_allclose(model.cluster_centers_, means, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.covariances_, variances, rtol=1e-4)
+    with pytest.raises(DeepclustError, match="init must be 'gmm' or 'n2d', got 'kmeans'"):
+        VaDE(4, init="kmeans", autoencoder=ae).fit(X)
+
+
+def test_cluster_moments_of_an_empty_cluster():
+    from deepclust.methods.vade import cluster_moments
+
+    Z = np.array([[0.0, 0.0], [2.0, 2.0], [10.0, 10.0]])
+    weights, means, variances = cluster_moments(Z, np.array([0, 0, 1]), 3)
+    np.testing.assert_allclose(weights, np.array([2, 1, 1]) / 4)
+    np.testing.assert_allclose(means, [[1, 1], [10, 10], [4, 4]])
+    np.testing.assert_allclose(variances[:2], [[1, 1], [1e-6, 1e-6]])

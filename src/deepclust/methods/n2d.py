@@ -29,6 +29,33 @@ def gaussian_log_resp(E: torch.Tensor, weights: torch.Tensor, means: torch.Tenso
     return weighted - torch.logsumexp(weighted, dim=1, keepdim=True)
 
 
+def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20, min_dist: float = 0.0,
+             n_components: int | None = None, covariance_type: str = "full", n_init: int = 10,
+             verbose: int = 0) -> tuple[np.ndarray, GaussianMixture]:
+    """N2D's manifold step: UMAP of the codes ``Z`` (n, latent_dim) to ``n_components``
+    (default ``n_clusters``) dimensions, then a Gaussian mixture there (best likelihood of
+    ``n_init`` starts). Returns the manifold positions ``(n, n_components)`` float32 and the
+    fitted mixture."""
+    try:
+        import umap
+    except ImportError:  # pragma: no cover - umap-learn is a dependency
+        raise DeepclustError("N2D needs umap-learn: pip install umap-learn") from None
+    n = Z.shape[0]
+    reducer = umap.UMAP(
+        n_components=min(n_components or n_clusters, n - 2),
+        n_neighbors=min(n_neighbors, n - 1),
+        min_dist=min_dist,
+        random_state=seed,
+        n_jobs=1,  # a seeded UMAP runs single-threaded anyway; saying so avoids its warning
+        verbose=bool(verbose),
+    )
+    with contextlib.redirect_stdout(sys.stderr):  # umap-learn prints its progress
+        E = reducer.fit_transform(Z).astype(np.float32)
+    # several starts, best likelihood: one start sometimes merges two clusters
+    gmm = GaussianMixture(n_clusters, covariance_type=covariance_type, n_init=n_init, random_state=seed).fit(E)
+    return E, gmm
+
+
 class N2D(DeepClusterer):
     """Cluster the autoencoder's embedding in a UMAP manifold with a Gaussian mixture.
 
@@ -102,26 +129,9 @@ class N2D(DeepClusterer):
             )
 
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
-        try:
-            import umap
-        except ImportError:  # pragma: no cover - umap-learn is a dependency
-            raise DeepclustError("N2D needs umap-learn: pip install umap-learn") from None
-        n = Z.shape[0]
-        n_components = min(self.n_components or self.n_clusters, n - 2)
-        Z_np = Z.cpu().numpy()
-        reducer = umap.UMAP(
-            n_components=n_components,
-            n_neighbors=min(self.n_neighbors, n - 1),
-            min_dist=self.min_dist,
-            random_state=seed,
-            n_jobs=1,  # a seeded UMAP runs single-threaded anyway; saying so avoids its warning
-            verbose=bool(self.verbose),
-        )
-        with contextlib.redirect_stdout(sys.stderr):  # umap-learn prints its progress
-            E = reducer.fit_transform(Z_np).astype(np.float32)
-        # several starts, best likelihood: one start sometimes merges two clusters
-        gmm = GaussianMixture(self.n_clusters, covariance_type=self.covariance_type,
-                              n_init=self.n_init, random_state=seed).fit(E)
+        E, gmm = umap_gmm(Z.cpu().numpy(), self.n_clusters, seed, n_neighbors=self.n_neighbors,
+                          min_dist=self.min_dist, n_components=self.n_components,
+                          covariance_type=self.covariance_type, n_init=self.n_init, verbose=self.verbose)
         precisions = gmm.precisions_cholesky_
         if self.covariance_type == "diag":
             precisions = np.stack([np.diag(p) for p in precisions])

@@ -10,10 +10,27 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..base import DeepClusterer, check_draw, expect_tensor
+from ..exceptions import DeepclustError
 from ..training import Phase, draw_seed, run_phase
 from .autoencoder import reconstruction_loss
+from .n2d import umap_gmm
 
 LOG_2PI = math.log(2 * math.pi)
+
+
+def cluster_moments(Z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weight ``(k,)``, mean and per-dimension variance ``(k, d)`` of the codes ``Z`` (n, d) in
+    each of ``k`` clusters; an empty cluster gets weight 1/n, the overall mean and variance."""
+    Z = Z.astype(np.float64)
+    weights = np.empty(k)
+    means = np.tile(Z.mean(0), (k, 1))
+    variances = np.tile(Z.var(0), (k, 1))
+    for c in range(k):
+        members = Z[labels == c]
+        weights[c] = max(len(members), 1) / len(Z)
+        if len(members):
+            means[c], variances[c] = members.mean(0), members.var(0)
+    return weights / weights.sum(), means, np.maximum(variances, 1e-6)
 
 
 class VaDE(DeepClusterer):
@@ -21,12 +38,13 @@ class VaDE(DeepClusterer):
 
     The pretrained encoder gives the posterior mean ``μ(x)``; a linear head on ``μ`` gives its
     log-variance. The prior is a mixture of ``n_clusters`` diagonal Gaussians with learnable
-    weights ``π``, means and variances, initialised from a diagonal Gaussian mixture (``n_init``
-    starts) fitted on the pretrained embedding — VaDE's known remedy against collapsing to one
-    cluster. Training maximises the ELBO for ``epochs`` epochs with Adam and a cosine-decayed
-    learning rate ``cluster_lr`` (``lr`` is the pretraining's). The likelihood ``p(x | z)`` is
-    Gaussian with variance ``noise_variance_``, the pretrained autoencoder's squared error per
-    feature.
+    weights ``π``, means and variances, initialised on the pretrained embedding — VaDE's known
+    remedy against collapsing to one cluster: ``init="gmm"`` fits a diagonal Gaussian mixture
+    there (``n_init`` starts); ``init="n2d"`` takes the weight, mean and variance of each cluster
+    that N2D's manifold step (UMAP + Gaussian mixture, N2D's defaults) finds in the embedding.
+    Training maximises the ELBO for ``epochs`` epochs with Adam and a cosine-decayed learning rate
+    ``cluster_lr`` (``lr`` is the pretraining's). The likelihood ``p(x | z)`` is Gaussian with
+    variance ``noise_variance_``, the pretrained autoencoder's squared error per feature.
 
     ``predict_proba`` is the posterior ``p(c | z = μ(x))``; ``predict`` its argmax;
     ``sample(n, cluster=k)`` decodes draws from component ``k`` (or from the whole mixture).
@@ -38,6 +56,7 @@ class VaDE(DeepClusterer):
         *,
         epochs: int = 10,
         cluster_lr: float = 2e-3,
+        init: str = "gmm",
         n_init: int = 10,
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
@@ -59,6 +78,7 @@ class VaDE(DeepClusterer):
         self.n_clusters = n_clusters
         self.epochs = epochs
         self.cluster_lr = cluster_lr
+        self.init = init
         self.n_init = n_init
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
@@ -78,18 +98,29 @@ class VaDE(DeepClusterer):
         self.verbose = verbose
 
     # --- the mixture prior ---------------------------------------------------------------------
+    def _check_params(self, X) -> None:
+        super()._check_params(X)
+        if self.init not in ("gmm", "n2d"):
+            raise DeepclustError(f"init must be 'gmm' or 'n2d', got {self.init!r}")
+
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
-        gmm = GaussianMixture(self.n_clusters, covariance_type="diag", n_init=self.n_init,
-                              random_state=seed).fit(Z.cpu().numpy())
+        Z_np = Z.cpu().numpy()
+        if self.init == "gmm":
+            gmm = GaussianMixture(self.n_clusters, covariance_type="diag", n_init=self.n_init,
+                                  random_state=seed).fit(Z_np)
+            weights, means, variances = gmm.weights_, gmm.means_, gmm.covariances_
+        else:
+            E, mixture = umap_gmm(Z_np, self.n_clusters, seed, verbose=self.verbose)
+            weights, means, variances = cluster_moments(Z_np, mixture.predict(E), self.n_clusters)
         as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=Z.device)
-        self._prior_logits = as_tensor(np.log(gmm.weights_))
-        self._centers = as_tensor(gmm.means_)
-        self._prior_log_vars = as_tensor(np.log(gmm.covariances_))
+        self._prior_logits = as_tensor(np.log(weights))
+        self._centers = as_tensor(means)
+        self._prior_log_vars = as_tensor(np.log(variances))
         d = Z.shape[1]
         head = nn.Linear(d, d).to(Z.device)
         nn.init.zeros_(head.weight)
         # start with posterior variances a hundredth of the typical cluster variance
-        nn.init.constant_(head.bias, float(np.log(gmm.covariances_.mean() / 100.0)))
+        nn.init.constant_(head.bias, float(np.log(variances.mean() / 100.0)))
         self.log_var_head_ = head.eval()
 
     def _log_joint(self, z: torch.Tensor, logits, means, log_vars) -> torch.Tensor:
@@ -134,8 +165,10 @@ class VaDE(DeepClusterer):
             schedule="cosine",
             modules=[network, head],
             augment=self._augmenter(),
+            state={"logits": logits, "means": means, "log_vars": log_vars},
         )
-        epochs = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose)
+        epochs = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+                           self._phase_checkpoint(phase))
         self._prior_logits, self._centers, self._prior_log_vars = (
             logits.detach(), means.detach(), log_vars.detach())
         return epochs
