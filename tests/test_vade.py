@@ -68,7 +68,8 @@ DIGITS_MIN = 0.70
 
 
 def test_the_prior_can_start_from_n2d_clusters(blobs):
-    """init="n2d": the prior starts at the weight, mean and variance of N2D's clusters."""
+    """init="n2d" (default): the prior starts at the weight, mean and variance of N2D's
+    clusters; init="gmm" at a diagonal Gaussian mixture's."""
     from deepclust.methods.vade import cluster_moments
 
     X, y = blobs
@@ -79,6 +80,8 @@ def test_the_prior_can_start_from_n2d_clusters(blobs):
     np.testing.assert_allclose(model.weights_, weights, rtol=1e-5)
     np.testing.assert_allclose(model.cluster_centers_, means, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(model.covariances_, variances, rtol=1e-4)
+    gmm_start = VaDE(4, init="gmm", autoencoder=ae, epochs=0, random_state=0, device="cpu").fit(X)
+    assert cluster_accuracy(y, gmm_start.labels_) == 1.0
     with pytest.raises(DeepclustError, match="init must be 'gmm' or 'n2d', got 'kmeans'"):
         VaDE(4, init="kmeans", autoencoder=ae).fit(X)
 

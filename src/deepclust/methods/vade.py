@@ -42,6 +42,9 @@ class VaDE(DeepClusterer):
     remedy against collapsing to one cluster: ``init="gmm"`` fits a diagonal Gaussian mixture
     there (``n_init`` starts); ``init="n2d"`` takes the weight, mean and variance of each cluster
     that N2D's manifold step (UMAP + Gaussian mixture, N2D's defaults) finds in the embedding.
+    ``"n2d"`` is the default by measurement (MNIST-70k, augmented recipe, seeds 0–2): ACC
+    0.867 ± 0.029 against 0.838 ± 0.050 from the GMM start, for about a minute more of UMAP.
+    The ELBO then moves the partition away from N2D's (0.979 there), so VaDE ends below N2D.
     Training maximises the ELBO for ``epochs`` epochs with Adam and a cosine-decayed learning rate
     ``cluster_lr`` (``lr`` is the pretraining's). The likelihood ``p(x | z)`` is Gaussian with
     variance ``noise_variance_``, the pretrained autoencoder's squared error per feature.
@@ -56,7 +59,7 @@ class VaDE(DeepClusterer):
         *,
         epochs: int = 10,
         cluster_lr: float = 2e-3,
-        init: str = "gmm",
+        init: str = "n2d",
         n_init: int = 10,
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,

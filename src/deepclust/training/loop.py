@@ -185,6 +185,9 @@ def run_phase(
                 step_count += 1
                 seen += weight
             if seen == 0 and adversary_seen == 0:  # stopped before the first batch of this epoch
+                if checkpoint is not None:
+                    checkpoint.save(modules, optimizers, scheduler, generator, history[first_record:], epoch,
+                                    phase.state, finished=True)
                 break
             epochs_run += 1
             record = {"phase": phase.name, "epoch": epoch + 1}
