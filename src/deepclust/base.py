@@ -172,8 +172,7 @@ class TorchEstimator:
             "settings": _jsonable(settings),
             "input_shape": list(self.input_shape_),
             "data_sha256": self._fit_data_sha256,
-            "start_sha256": state_digest(phase.modules + (phase.adversary.modules if phase.adversary else []),
-                                         phase.state),
+            "start_sha256": state_digest(phase.all_modules, phase.state),
         }
         return PhaseCheckpoint(Path(self.checkpoint_dir) / f"{phase.name}.safetensors",
                                self.checkpoint_every, fingerprint)

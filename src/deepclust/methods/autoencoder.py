@@ -4,7 +4,6 @@ Every clusterer pretrains one of these (or reuses a fitted one passed as ``autoe
 """
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin

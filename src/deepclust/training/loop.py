@@ -54,6 +54,11 @@ class Phase:
     max_grad_norm: float | None = None
     state: dict[str, torch.Tensor] = field(default_factory=dict)
 
+    @property
+    def all_modules(self) -> list[torch.nn.Module]:
+        """The phase's modules and its adversary's: everything the phase trains."""
+        return self.modules + (self.adversary.modules if self.adversary is not None else [])
+
 
 @dataclass
 class Adversary:
@@ -140,11 +145,16 @@ def run_phase(
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, main_steps))
     elif phase.schedule is not None:
         raise DeepclustError(f"unknown schedule {phase.schedule!r}; use None or 'cosine'")
-    modules = phase.modules + (adversary.modules if adversary is not None else [])
+    modules = phase.all_modules
     for module in modules:
         module.train()
     optimizers = [optimizer] + ([adversary_optimizer] if adversary is not None else [])
     first_record = len(history)  # a checkpoint holds this phase's records only
+
+    def save(epochs_done: int, finished: bool) -> None:
+        checkpoint.save(modules, optimizers, scheduler, generator, history[first_record:], epochs_done,
+                        phase.state, finished)
+
     start, finished = 0, False
     if checkpoint is not None:
         _check_checkpointable(phase.name, optimizers, modules, phase.state)
@@ -186,8 +196,7 @@ def run_phase(
                 seen += weight
             if seen == 0 and adversary_seen == 0:  # stopped before the first batch of this epoch
                 if checkpoint is not None:
-                    checkpoint.save(modules, optimizers, scheduler, generator, history[first_record:], epoch,
-                                    phase.state, finished=True)
+                    save(epoch, finished=True)
                 break
             epochs_run += 1
             record = {"phase": phase.name, "epoch": epoch + 1}
@@ -205,8 +214,7 @@ def run_phase(
             history.append(record)
             finished = stopped or bool(extra and extra.get("stop")) or epoch + 1 == phase.epochs
             if checkpoint is not None and (finished or (epoch + 1) % checkpoint.every == 0):
-                checkpoint.save(modules, optimizers, scheduler, generator, history[first_record:], epoch + 1,
-                                phase.state, finished)
+                save(epoch + 1, finished)
             bar.epoch_done(epoch + 1, phase.epochs, record.get("loss", float("nan")), record["seconds"])
             if finished:
                 break
