@@ -84,7 +84,7 @@ def real_vs_real(net: nn.Sequential, X: np.ndarray, n: int) -> float:
 
 
 def run_seed(X, y, dataset: str, seed: int, epochs: int, net) -> tuple[dict, bytes]:
-    autoencoder, pretrain_s = pretrained(X, dataset, seed)
+    autoencoder, pretrain_s = pretrained(X, dataset, seed, {})
     started = time.perf_counter()
     model = ClusterGAN(10, epochs=epochs, autoencoder=autoencoder, random_state=seed, verbose=1).fit(X)
     fit_s = time.perf_counter() - started

@@ -152,6 +152,43 @@ def test_wgan_critic_updates_per_generator_update(blobs):
     assert calls["generator"] == 7 // 4
 
 
+def test_conditional_critic_alone_ties_each_code_to_its_cluster(blobs):
+    """Without the recovery losses only the conditional critic tells the generator which cluster
+    a code stands for; samples of code k must still land in real cluster k."""
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=4, hidden_dims=(64,), epochs=10, random_state=0, device="cpu").fit(X)
+    model = ClusterGAN(4, hidden_dims=(128, 128), epochs=100, lr=1e-3, beta_n=0, beta_c=0,
+                       init="ae-kmeans", autoencoder=ae, random_state=0, device="cpu").fit(X)
+    means = np.stack([X[model.labels_ == k].mean(axis=0) for k in range(4)])
+    for k in range(4):
+        samples = model.sample(200, cluster=k, random_state=k)
+        nearest = np.linalg.norm(samples[:, None] - means[None], axis=2).argmin(axis=1)
+        assert (nearest == k).mean() >= 0.9
+
+
+def test_critic_judges_generated_samples_under_the_real_batch_clusters(blobs):
+    X, _ = blobs
+    model = ClusterGAN(4, hidden_dims=(16,), epochs=1, init="ae-kmeans", pretrain_epochs=10,
+                       random_state=0, device="cpu").fit(X)
+    assert model.discriminator_(torch.as_tensor(X[:3])).shape == (3, 1 + 4)
+    model._init_targets = torch.as_tensor(model.labels_)
+    index = torch.arange(10, 74)
+    drawn = []
+    latent = model._latent
+    model._latent = lambda noise, codes: drawn.append(codes) or latent(noise, codes)
+    model._discriminator_step(torch.as_tensor(X[index.numpy()]), index)
+    torch.testing.assert_close(drawn[0], torch.as_tensor(model.labels_[10:74]))
+    scores = model.discriminator_(torch.as_tensor(X[:5]))
+    codes = torch.tensor([0, 3, 1, 2, 0])
+    torch.testing.assert_close(model._critic_scores(torch.as_tensor(X[:5]), codes),
+                               scores[:, :1] + scores[torch.arange(5), 1 + codes][:, None])
+    # the published critic: asked for, or without init clusters to condition on
+    for params in (dict(init="ae-kmeans", conditional_critic=False), dict(init="none")):
+        published = ClusterGAN(4, hidden_dims=(16,), epochs=1, pretrain_epochs=10, random_state=0,
+                               device="cpu", **params).fit(X)
+        assert published.discriminator_(torch.as_tensor(X[:3])).shape == (3, 1)
+
+
 def test_pure_clustergan_without_initialisation(blobs):
     X, _ = blobs
     model = ClusterGAN(4, hidden_dims=(32,), epochs=3, init="none", random_state=0,

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import (check_draw, check_n_clusters, expect_tensor, load_module_state,
                     warn_if_clusters_empty)
 from ..exceptions import DeepclustError
+from ..nn.gan import discriminator_loss, generator_loss
 from ..training import Phase, draw_seed, run_phase
 from .gan import GAN
 
@@ -43,6 +44,18 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     recovery loss then drives each code's samples onto one real cluster. The encoder's accuracy
     therefore follows ``init``'s (measured slightly below it); the game adds generation.
 
+    Conditional critic (``conditional_critic=True``, an addition to the published method): the
+    discriminator scores a sample *as a member of a cluster*, a real sample as one of its
+    ``init`` cluster and a generated one as one of its code's cluster (with ``init="none"``
+    there are no clusters of real data, and the critic is the published one). It has ``1 + n_clusters`` outputs, an unconditional score
+    plus one per cluster, and its score for cluster ``k`` is their sum (a projection critic);
+    in its updates the generated samples carry the real batch's clusters. The published critic
+    sees only whether a sample looks real, so a code may draw any digit the encoder happens to
+    read as that code; the conditional one makes code ``k`` draw what cluster ``k`` holds.
+    Measured on MNIST-70k, 3 seeds: generated samples were the matched digit 0.906 of the time
+    against 0.849 with the published critic, at equal clustering accuracy
+    (``benchmarks/NOTES.md``).
+
     Defaults (chosen by measurement, ``benchmarks/NOTES.md``): WGAN-GP with 5 critic updates per
     generator update and Adam 1e-4, β (0.5, 0.9), as published, because the non-saturating loss
     collapsed to a single digit on MNIST; noise σ = 0.5 instead of the published 0.1, which
@@ -67,6 +80,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         init: str = "n2d",
         init_epochs: int = 10,
         beta_init: float = 1.0,
+        conditional_critic: bool = True,
         pretrain_epochs: int = 20,
         latent_dim: int = 10,
         autoencoder=None,
@@ -99,6 +113,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         self.init = init
         self.init_epochs = init_epochs
         self.beta_init = beta_init
+        self.conditional_critic = conditional_critic
         self.pretrain_epochs = pretrain_epochs
         self.latent_dim = latent_dim
         self.autoencoder = autoencoder
@@ -171,6 +186,37 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     def _latent_dim(self) -> int:
         return int(self.noise_dim) + int(self.n_clusters)
 
+    @property
+    def _conditional(self) -> bool:
+        """Whether the critic is conditional: asked for, and there are ``init`` clusters."""
+        return bool(self.conditional_critic) and self.init != "none"
+
+    @property
+    def _critic_outputs(self) -> int:
+        # an unconditional score, then one per cluster (see _critic_scores)
+        return 1 + int(self.n_clusters) if self._conditional else 1
+
+    def _critic_scores(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """The discriminator's score ``(n, 1)`` of each sample of ``x`` as a member of its cluster
+        ``codes`` ``(n,)``: the unconditional score plus the cluster's own (a projection critic
+        whose cluster embeddings are its last layer's rows)."""
+        scores = self.discriminator_(x)
+        if not self._conditional:
+            return scores
+        return scores[:, :1] + scores[:, 1:].gather(1, codes[:, None])
+
+    def _discriminator_step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not self._conditional:
+            return super()._discriminator_step(xb, index)
+        # generated samples carry the real batch's clusters, so real and generated samples of one
+        # cluster meet in the critic, and the gradient penalty's interpolates have one condition
+        codes = self._init_targets[index]
+        noise, _ = self._draw_codes(xb.shape[0])
+        with torch.no_grad():
+            fake = self.generator_(self._latent(noise, codes))
+        loss = discriminator_loss(self.loss, lambda x: self._critic_scores(x, codes), xb, fake, self.gp_weight)
+        return {"loss": loss}
+
     def _build_networks(self) -> None:
         super()._build_networks()
         self.encoder_ = self._make_discriminator(self._latent_dim).to(self._device())
@@ -196,7 +242,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     def _generator_step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
         noise, codes = self._draw_codes(xb.shape[0])
         fake = self.generator_(self._latent(noise, codes))
-        adversarial = self._adversarial_loss(fake)
+        adversarial = generator_loss(self.loss, self._critic_scores(fake, codes))
         encoded = self.encoder_(fake)
         noise_error = F.mse_loss(encoded[:, : self.noise_dim], noise)
         cluster_error = F.cross_entropy(encoded[:, self.noise_dim:], codes)

@@ -145,11 +145,16 @@ class GAN(TorchEstimator, BaseEstimator):
         """Size of the generator's input."""
         return int(self.noise_dim)
 
+    @property
+    def _critic_outputs(self) -> int:
+        """Number of raw scores the discriminator returns per sample."""
+        return 1
+
     def _build_networks(self) -> None:
         """``generator_`` and ``discriminator_`` for ``input_shape_``, on the device."""
         device = self._device()
         self.generator_ = self._make_generator().to(device)
-        self.discriminator_ = self._make_discriminator(1).to(device)
+        self.discriminator_ = self._make_discriminator(self._critic_outputs).to(device)
 
     def _make_generator(self) -> torch.nn.Module:
         shape = self.input_shape_
@@ -178,12 +183,6 @@ class GAN(TorchEstimator, BaseEstimator):
         """Train ``modules`` on ``_generator_step`` against ``discriminator_``; epochs run.
         ``state``: tensors the step reads besides the modules (part of a checkpoint's fingerprint)."""
 
-        def discriminator_step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
-            with torch.no_grad():
-                fake = self.generator_(self._draw_latent(xb.shape[0]))
-            loss = discriminator_loss(self.loss, self.discriminator_, xb, fake, self.gp_weight)
-            return {"loss": loss}
-
         phase = Phase(
             max_grad_norm=self.max_grad_norm,
             name=name,
@@ -195,7 +194,7 @@ class GAN(TorchEstimator, BaseEstimator):
             modules=modules,
             adversary=Adversary(
                 name="discriminator",
-                step=discriminator_step,
+                step=self._discriminator_step,
                 parameters=self.discriminator_.parameters(),
                 modules=[self.discriminator_],
                 steps=int(self.n_critic),
@@ -205,12 +204,14 @@ class GAN(TorchEstimator, BaseEstimator):
         return run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
                          self._phase_checkpoint(phase))
 
-    def _generator_step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"loss": self._adversarial_loss(self.generator_(self._draw_latent(xb.shape[0])))}
+    def _discriminator_step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            fake = self.generator_(self._draw_latent(xb.shape[0]))
+        return {"loss": discriminator_loss(self.loss, self.discriminator_, xb, fake, self.gp_weight)}
 
-    def _adversarial_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        """The generator's loss for fooling ``discriminator_`` with ``fake``."""
-        return generator_loss(self.loss, self.discriminator_(fake))
+    def _generator_step(self, xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        fake = self.generator_(self._draw_latent(xb.shape[0]))
+        return {"loss": generator_loss(self.loss, self.discriminator_(fake))}
 
     # --- using the fitted model ----------------------------------------------------------
     def sample(self, n: int, random_state=None) -> np.ndarray:

@@ -9,7 +9,7 @@ function computed without overflow.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -121,7 +121,7 @@ class _Crop(nn.Module):
 
 def discriminator_loss(
     loss: str,
-    discriminator: nn.Module,
+    discriminator: Callable[[torch.Tensor], torch.Tensor],
     real: torch.Tensor,
     fake: torch.Tensor,
     gp_weight: float = 10.0,
@@ -130,6 +130,8 @@ def discriminator_loss(
 
     ``"bce"``: ``−[log D(x) + log(1 − D(G(z)))]``. ``"wgan-gp"``: ``D(G(z)) − D(x)`` plus
     ``gp_weight`` times the squared distance of the gradient norm from 1 at random interpolates.
+    ``discriminator`` maps a batch to scores ``(n, 1)``; a conditional critic is passed as a
+    function that scores every sample against its own (fixed) condition.
     """
     real_scores, fake_scores = discriminator(real), discriminator(fake)
     if loss == "bce":
