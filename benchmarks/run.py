@@ -190,17 +190,17 @@ def main() -> None:
                for key, value in recipe.items()])
         table_name = f"{name}{tag}"
         previous = args.out / f"{table_name}.json"
-        info = {"dataset": table_name, "n_samples": int(len(X)), "dates": [], "commands": [],
-                "machine": machine()}
+        date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        rows = [{**row, "date": date, "command": command} for row in rows]
         if previous.exists():  # keep the rows of (method, seed) pairs this run did not redo
-            old = json.loads(previous.read_text())
             redone = {(r["method"], r["seed"]) for r in rows}
-            rows = [r for r in old["runs"] if (r["method"], r["seed"]) not in redone] + rows
-            info["dates"] = old.get("dates", [old.get("date")])
-            info["commands"] = old.get("commands", [old.get("command")])
-        info["dates"].append(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-        info["commands"].append(command)
-        info["seeds"] = sorted({r["seed"] for r in rows})
+            old_rows = json.loads(previous.read_text())["runs"]
+            rows = [r for r in old_rows if (r["method"], r["seed"]) not in redone] + rows
+        # the runs that produced the rows kept, so a run whose rows were all redone is not listed
+        info = {"dataset": table_name, "n_samples": int(len(X)),
+                "dates": sorted({r["date"] for r in rows}),
+                "commands": list(dict.fromkeys(r["command"] for r in rows)),
+                "machine": machine(), "seeds": sorted({r["seed"] for r in rows})}
         table = summarise(rows)
         result = {**info, "summary": table, "runs": rows}
         atomic_write_bytes(args.out / f"{table_name}.json", json.dumps(result, indent=2).encode())
