@@ -1,5 +1,7 @@
 """Clustering quality, determinism, autoencoder reuse and input handling of the methods."""
 import copy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -197,6 +199,24 @@ def test_n2d_soft_assignments_and_new_points(blobs):
     assert cluster_accuracy(y[300:], model.predict(X[300:])) == 1.0
     with pytest.raises(DeepclustError, match="covariance_type must be 'full' or 'diag'"):
         N2D(4, covariance_type="tied").fit(X)
+
+
+N2D_THREADS = """
+import numpy as np, torch
+torch.set_num_threads(1)
+from deepclust import N2D
+X = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
+N2D(3, hidden_dims=(16,), latent_dim=3, pretrain_epochs=2, random_state=0, device="cpu").fit(X)
+print(torch.get_num_threads())
+"""
+
+
+def test_n2d_leaves_torch_thread_count_alone():
+    """UMAP's first run in a process starts numba's OpenMP, which resets torch's thread count
+    to the number of cores; checked in a fresh process, since it happens once per process."""
+    done = subprocess.run([sys.executable, "-c", N2D_THREADS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
 
 
 def test_a_diverging_loss_stops_training_with_where_and_what_to_try():

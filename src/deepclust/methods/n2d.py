@@ -49,8 +49,12 @@ def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20
         n_jobs=1,  # a seeded UMAP runs single-threaded anyway; saying so avoids its warning
         verbose=bool(verbose),
     )
-    with contextlib.redirect_stdout(sys.stderr):  # umap-learn prints its progress
-        E = reducer.fit_transform(Z).astype(np.float32)
+    threads = torch.get_num_threads()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # umap-learn prints its progress
+            E = reducer.fit_transform(Z).astype(np.float32)
+    finally:  # numba's OpenMP start-up resets torch's thread count to the number of cores
+        torch.set_num_threads(threads)
     # several starts, best likelihood: one start sometimes merges two clusters
     gmm = GaussianMixture(n_clusters, covariance_type=covariance_type, n_init=n_init, random_state=seed).fit(E)
     return E, gmm
