@@ -1,4 +1,6 @@
 """GAN and ClusterGAN: mode coverage, clustering, per-cluster generation, presets, persistence."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -96,6 +98,22 @@ def test_save_load_sample_is_identical(blobs, clustergan, tmp_path, model):
         np.testing.assert_allclose(loaded.predict_proba(X), fitted.predict_proba(X), rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:.*clusters ended empty")  # one epoch: persistence only
+def test_a_model_saved_before_the_conditional_critic_loads_with_the_published_one(blobs, tmp_path):
+    X, _ = blobs
+    fitted = ClusterGAN(4, hidden_dims=(16,), epochs=1, init="ae-kmeans", pretrain_epochs=10,
+                        conditional_critic=False, random_state=0, device="cpu").fit(X)
+    fitted.save(tmp_path / "old")
+    config_path = tmp_path / "old" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["params"]["conditional_critic"]  # as written by deepclust before the parameter
+    config_path.write_text(json.dumps(config))
+    loaded = deepclust.load(tmp_path / "old")
+    assert loaded.conditional_critic is False
+    np.testing.assert_array_equal(loaded.sample(6, cluster=1, random_state=0),
+                                  fitted.sample(6, cluster=1, random_state=0))
+
+
 def test_article_networks_are_expressed_exactly():
     """Noise 100 → 200 → 400 → 800 (ReLU) → 100 (sigmoid); D: 100 → 400 → 800 (ReLU) → 1."""
     X = np.random.default_rng(0).random((64, 100)).astype(np.float32)
@@ -166,6 +184,7 @@ def test_conditional_critic_alone_ties_each_code_to_its_cluster(blobs):
         assert (nearest == k).mean() >= 0.9
 
 
+@pytest.mark.filterwarnings("ignore:.*clusters ended empty")  # one epoch of the game: shapes only
 def test_critic_judges_generated_samples_under_the_real_batch_clusters(blobs):
     X, _ = blobs
     model = ClusterGAN(4, hidden_dims=(16,), epochs=1, init="ae-kmeans", pretrain_epochs=10,

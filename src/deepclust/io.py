@@ -286,7 +286,9 @@ def load(path, device: str = "auto"):
         raise ModelFileError(f"{path}: config.json lacks 'params' or 'fitted'")
     arrays = {k[len(PREPROCESSING):]: tensors.pop(k).numpy() for k in list(tensors) if k.startswith(PREPROCESSING)}
     try:
-        estimator = LOADABLE[class_name](**{**params, "device": device})
+        cls = LOADABLE[class_name]
+        # a parameter added since the file was written takes the value that it had in effect then
+        estimator = cls(**{**getattr(cls, "_params_before_they_existed", {}), **params, "device": device})
         estimator._restore(tensors, fitted)
         if "preprocessing" in config:
             from .data.featurize import featurizer_from_state
