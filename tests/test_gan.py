@@ -29,6 +29,12 @@ def clustergan(blobs):
                       device="cpu").fit(X)
 
 
+def nearest_real_cluster(model, X, samples) -> np.ndarray:
+    """For each of ``samples``, the cluster of ``model.labels_`` whose mean in ``X`` is nearest."""
+    means = np.stack([X[model.labels_ == k].mean(axis=0) for k in range(model.n_clusters)])
+    return np.linalg.norm(samples[:, None] - means[None], axis=2).argmin(axis=1)
+
+
 def test_gan_covers_the_ring_of_eight_modes(ring):
     gan = GAN(noise_dim=8, hidden_dims=(128, 128), epochs=200, lr=1e-3, random_state=0,
               device="cpu").fit(ring)
@@ -47,9 +53,7 @@ def test_clustergan_clusters_blobs_and_generates_each_cluster(blobs, clustergan)
         assert samples.shape == (200, 20)
         assert (clustergan.predict(samples) == k).mean() >= 0.9
         # in the data space too, generated samples of cluster k lie nearest real cluster k
-        means = np.stack([X[clustergan.labels_ == j].mean(axis=0) for j in range(4)])
-        nearest = np.linalg.norm(samples[:, None] - means[None], axis=2).argmin(axis=1)
-        assert (nearest == k).mean() >= 0.9
+        assert (nearest_real_cluster(clustergan, X, samples) == k).mean() >= 0.9
 
 
 def test_clustergan_outputs_and_history(blobs, clustergan):
@@ -177,11 +181,9 @@ def test_conditional_critic_alone_ties_each_code_to_its_cluster(blobs):
     ae = Autoencoder(latent_dim=4, hidden_dims=(64,), epochs=10, random_state=0, device="cpu").fit(X)
     model = ClusterGAN(4, hidden_dims=(128, 128), epochs=100, lr=1e-3, beta_n=0, beta_c=0,
                        init="ae-kmeans", autoencoder=ae, random_state=0, device="cpu").fit(X)
-    means = np.stack([X[model.labels_ == k].mean(axis=0) for k in range(4)])
     for k in range(4):
         samples = model.sample(200, cluster=k, random_state=k)
-        nearest = np.linalg.norm(samples[:, None] - means[None], axis=2).argmin(axis=1)
-        assert (nearest == k).mean() >= 0.9
+        assert (nearest_real_cluster(model, X, samples) == k).mean() >= 0.9
 
 
 @pytest.mark.filterwarnings("ignore:.*clusters ended empty")  # one epoch of the game: shapes only
