@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench bench-augment bench-n2d-long bench-gan bench-stream bench-clustpy clean
+.PHONY: venv demo test bench bench-augment bench-n2d-long bench-gan bench-stream bench-step bench-clustpy clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,10 @@ bench-gan: venv
 # peak memory of predict streaming a 1,000,000 x 784 .npy (3.1 GB, built in benchmarks/cache)
 bench-stream: venv
 	$(BIN)/python benchmarks/stream_predict.py
+
+# milliseconds per training step by part: Adam for-each vs fused, float32 vs bfloat16 autocast
+bench-step: venv
+	$(BIN)/python benchmarks/step_time.py
 
 # ClustPy side by side, in its own environment (never a dependency of deepclust). torchvision is
 # pinned beside torch, or pip swaps in a multi-GB CUDA torch.

@@ -16,6 +16,7 @@ from deepclust import (DCN, N2D, AEKMeans, Autoencoder, ClusterGAN, DeepclustErr
 from deepclust.base import DeepClusterer
 from deepclust.methods import REGISTRY
 from deepclust.training import Adversary, Phase, run_phase
+from deepclust.training.loop import make_optimizer
 
 
 #: per-method settings on top of FAST: ClusterGAN's game needs more (cheap) epochs to settle
@@ -253,6 +254,27 @@ def test_gradient_clipping_bounds_every_step(max_grad_norm):
     with pytest.raises(DeepclustError, match="max_grad_norm must be a positive number or None, got 0"):
         run_phase(Phase(name="x", step=step, parameters=[w], epochs=1, max_grad_norm=0),
                   torch.zeros(4, 1), 4, torch.Generator(), [])
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_optimizers_use_the_fused_kernels_and_match_the_reference_update(name):
+    torch.manual_seed(0)
+    start, grads = torch.randn(50), [torch.randn(50) for _ in range(5)]
+    reference = {  # torch's default (for-each) implementations of the same updates
+        "adam": lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-3),
+        "adamw": lambda p: torch.optim.AdamW(p, lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-3),
+        "sgd": lambda p: torch.optim.SGD(p, lr=1e-2, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    }[name]
+    results = []
+    for fused in (True, False):
+        w = torch.nn.Parameter(start.clone())
+        optimizer = make_optimizer(name, [w], 1e-2, 1e-3, (0.5, 0.9)) if fused else reference([w])
+        assert bool(optimizer.defaults["fused"]) is fused
+        for g in grads:
+            w.grad = g.clone()
+            optimizer.step()
+        results.append(w.detach())
+    torch.testing.assert_close(results[0], results[1])
 
 
 def test_a_diverging_adversary_is_named():
