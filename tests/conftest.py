@@ -1,7 +1,11 @@
+import json
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_blobs
+
+import deepclust
 
 torch.set_num_threads(1)  # the suite runs two workers on two cores
 
@@ -15,3 +19,14 @@ def blobs():
 
 #: small, fast settings shared by the method tests
 FAST = dict(latent_dim=4, hidden_dims=(64,), pretrain_epochs=10, batch_size=64, device="cpu")
+
+
+def reload_as_saved_before(model, folder, param: str):
+    """Save ``model`` to ``folder``, drop ``param`` from its config as a deepclust from before
+    that parameter would have written it, and load it back."""
+    model.save(folder)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["params"][param]
+    config_path.write_text(json.dumps(config))
+    return deepclust.load(folder)

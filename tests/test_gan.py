@@ -1,12 +1,11 @@
 """GAN and ClusterGAN: mode coverage, clustering, per-cluster generation, presets, persistence."""
-import json
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import deepclust
+from conftest import reload_as_saved_before
 from deepclust import GAN, Autoencoder, ClusterGAN, DeepclustError, cluster_accuracy
 
 RING_SIGMA = 0.05
@@ -107,12 +106,7 @@ def test_a_model_saved_before_the_conditional_critic_loads_with_the_published_on
     X, _ = blobs
     fitted = ClusterGAN(4, hidden_dims=(16,), epochs=1, init="ae-kmeans", pretrain_epochs=10,
                         conditional_critic=False, random_state=0, device="cpu").fit(X)
-    fitted.save(tmp_path / "old")
-    config_path = tmp_path / "old" / "config.json"
-    config = json.loads(config_path.read_text())
-    del config["params"]["conditional_critic"]  # as written by deepclust before the parameter
-    config_path.write_text(json.dumps(config))
-    loaded = deepclust.load(tmp_path / "old")
+    loaded = reload_as_saved_before(fitted, tmp_path / "old", "conditional_critic")
     assert loaded.conditional_critic is False
     np.testing.assert_array_equal(loaded.sample(6, cluster=1, random_state=0),
                                   fitted.sample(6, cluster=1, random_state=0))
