@@ -131,7 +131,7 @@ def test_prior_density_and_its_expectation_match_scipy(covariance_type):
     import torch
     from scipy.stats import multivariate_normal
 
-    from deepclust.methods.vade import spread_of
+    from deepclust.methods.vade import precision_cholesky, spread_of
 
     rng = np.random.default_rng(0)
     k, d = 3, 4
@@ -145,7 +145,7 @@ def test_prior_density_and_its_expectation_match_scipy(covariance_type):
     as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float64)
     model = VaDE(k, covariance_type=covariance_type)
     args = (as_tensor(z), as_tensor(np.log(weights)), as_tensor(means),
-            as_tensor(spread_of(covariances, covariance_type)))
+            precision_cholesky(as_tensor(spread_of(covariances, covariance_type))))
     expected = np.stack([np.log(w) + multivariate_normal(m, c).logpdf(z)
                          for w, m, c in zip(weights, means, full)], axis=1)
     np.testing.assert_allclose(model._log_joint(*args).numpy(), expected, rtol=1e-10)

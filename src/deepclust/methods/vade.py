@@ -174,10 +174,11 @@ class VaDE(DeepClusterer):
         nn.init.constant_(head.bias, float(np.log(np.mean(variances) / 100.0)))
         self.log_var_head_ = head.eval()
 
-    def _log_joint(self, z: torch.Tensor, logits, means, spread, variances=None) -> torch.Tensor:
-        """``log π_c + log N(z | μ_c, Σ_c)`` for every component, ``(n, k)``; with the posterior's
-        per-dimension ``variances`` ``(n, d)``, the expectation of that over ``z ~ N(z, variances)``."""
-        factor = precision_cholesky(spread)  # (k, d, d)
+    def _log_joint(self, z: torch.Tensor, logits, means, factor, variances=None) -> torch.Tensor:
+        """``log π_c + log N(z | μ_c, Σ_c)`` for every component, ``(n, k)``, with ``factor`` the
+        precisions' upper Cholesky factors ``(k, d, d)`` (:func:`precision_cholesky`); with the
+        posterior's per-dimension ``variances`` ``(n, d)``, the expectation of that over
+        ``z ~ N(z, variances)``."""
         whitened = torch.einsum("nkd,kde->nke", z[:, None, :] - means, factor)
         log_pz = (factor.diagonal(dim1=1, dim2=2).log().sum(1) - 0.5 * z.shape[1] * LOG_2PI
                   - 0.5 * whitened.pow(2).sum(2))
@@ -203,10 +204,11 @@ class VaDE(DeepClusterer):
             log_var = head(mu)
             z = mu + torch.randn_like(mu) * (0.5 * log_var).exp()
             rec = reconstruction_loss(xb, network.decode(z))
-            gamma = torch.softmax(self._log_joint(z, logits, means, spread), dim=1)
+            factor = precision_cholesky(spread)
+            gamma = torch.softmax(self._log_joint(z, logits, means, factor), dim=1)
             # KL(q(z, c | x) ‖ p(z, c)), closed form in z, expectation over c under gamma:
             # E_q[log p(z, c)] = log π_c + E_q[log N(z | μ_c, Σ_c)]
-            expected = self._log_joint(mu, logits, means, spread, variances=log_var.exp())
+            expected = self._log_joint(mu, logits, means, factor, variances=log_var.exp())
             kl = ((gamma * (gamma.clamp_min(1e-10).log() - expected)).sum(1)
                   - 0.5 * (1.0 + LOG_2PI + log_var).sum(1)).mean()
             return {"loss": rec_weight * rec + kl, "reconstruction": rec, "kl": kl}
@@ -230,12 +232,13 @@ class VaDE(DeepClusterer):
         return epochs
 
     def _assign(self, Z: torch.Tensor) -> torch.Tensor:
-        return self._log_joint(Z, self._prior_logits, self._centers, self._prior_spread).argmax(1)
+        return self._log_joint(Z, self._prior_logits, self._centers,
+                               precision_cholesky(self._prior_spread)).argmax(1)
 
     def predict_proba(self, X) -> np.ndarray:
         """Posterior over components ``p(c | z = μ(x))``, ``(n, n_clusters)``."""
         log_joint = self._log_joint(self._embed(X), self._prior_logits, self._centers,
-                                    self._prior_spread)
+                                    precision_cholesky(self._prior_spread))
         return torch.softmax(log_joint, dim=1).cpu().numpy()
 
     @property
