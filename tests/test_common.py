@@ -8,7 +8,7 @@ import pytest
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from deepclust.base import DeepClusterer
-from deepclust.methods import DEC, REGISTRY, Autoencoder, ClusterGAN
+from deepclust.methods import DEC, N2D, REGISTRY, Autoencoder, ClusterGAN
 
 # Tiny networks trained for two epochs on the checks' random data often leave a cluster empty;
 # the resulting ConvergenceWarning is tested in test_methods.py and is noise here.
@@ -72,8 +72,9 @@ def test_sklearn_compatible(estimator, check):
 
 
 #: DEC and IDEC default to the recipe measured for them (benchmarks/NOTES.md): augmented images,
-#: 60 epochs at batch 256; the benchmark pretrains that Autoencoder for them (--augment ...)
-RECIPES = {DEC: dict(epochs=60, batch_size=256, augment="auto")}
+#: 60 epochs at batch 256; the benchmark pretrains that Autoencoder for them (--augment ...).
+#: N2D pretrains for 30 epochs (--pretrain-epochs 30).
+RECIPES = {DEC: dict(epochs=60, batch_size=256, augment="auto"), N2D: dict(epochs=30)}
 
 
 @pytest.mark.parametrize("cls", [cls for cls in REGISTRY.values() if issubclass(cls, DeepClusterer)])

@@ -627,7 +627,7 @@ def fit(
         None, "--architecture", help="Autoencoder: mlp or conv; default conv for a folder of images, else mlp."
     ),
     out: Path = typer.Option(Path("deepclust-out"), "--out", "-o", help="Output folder."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=0, help="Clustering epochs (methods that have them)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=0, help="Clustering epochs (methods that have them; N2D: self-labelling epochs on images)."),
     pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs", min=0, help="Autoencoder pretraining epochs."),
     latent_dim: Optional[int] = typer.Option(None, "--latent-dim", min=1, help="Size of the embedding."),
     hidden_dims: Optional[str] = typer.Option(

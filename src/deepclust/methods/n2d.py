@@ -7,10 +7,13 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.mixture import GaussianMixture
 
 from ..base import DeepClusterer, expect_tensor
 from ..exceptions import DeepclustError
+from ..training import Phase, run_phase
+from ..training.augment import random_shift_rotate
 
 
 def gaussian_log_resp(E: torch.Tensor, weights: torch.Tensor, means: torch.Tensor,
@@ -70,8 +73,27 @@ class N2D(DeepClusterer):
     mean of the manifold positions of their ``n_neighbors`` nearest training embeddings (a
     training point lands on itself, so ``predict`` on the training data reproduces ``labels_``).
     Defaults are the published N2D settings (``n_neighbors=20``, ``min_dist=0``), fixed once and
-    never tuned against labels.
+    never tuned against labels. The autoencoder is pretrained for 30 epochs at batch 64 (the
+    other methods' default is 20): ten more epochs lifted the bundled sample from 0.950 to 0.954
+    (mean of 3 seeds, with self-labelling; ``benchmarks/NOTES.md``).
+
+    **Self-labelling** (images only; ``epochs`` > 0, default 10): the encoder and a linear head
+    ``latent_dim → n_clusters`` are then trained for ``epochs`` epochs to predict that partition
+    with a cross-entropy loss, from randomly shifted (≤ 10%) and rotated (≤ 10°) copies of the
+    images (Adam, ``cluster_lr``, cosine decay). The head's answer replaces the mixture's:
+    ``labels_``, ``predict`` and ``predict_proba`` (its softmax) come from it, ``transform`` is
+    the fine-tuned code, and the decoder is left as pretrained. A classifier that must give moved
+    copies the same label cannot follow the mixture's errors at the boundaries one by one. On
+    MNIST-70k (means of 3 seeds, ``benchmarks/NOTES.md``) it lifted ACC from 0.973 to 0.978
+    (20 plain pretraining epochs), 0.978 to 0.980 (augmented) and 0.980 to 0.983 (100 epochs),
+    for about 2 minutes on 2 CPU cores; on 8×8 digits it changed ACC by −0.018 to +0.009: it
+    polishes a good partition and does not repair a poor one. The phase always moves
+    the images — ``augment`` governs the pretraining only — and is skipped for other data,
+    where there is no such augmentation. ``epochs=0`` gives the published method.
     """
+
+    #: files saved before self-labelling existed hold N2D's own partition
+    _params_before_they_existed = {"epochs": 0}
 
     def __init__(
         self,
@@ -82,10 +104,12 @@ class N2D(DeepClusterer):
         n_components: int | None = None,
         covariance_type: str = "full",
         n_init: int = 10,
+        epochs: int = 10,
+        cluster_lr: float = 1e-3,
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
-        pretrain_epochs: int = 20,
+        pretrain_epochs: int = 30,
         batch_size: int = 64,
         lr: float = 1e-3,
         input_scaling: str = "auto",
@@ -105,6 +129,8 @@ class N2D(DeepClusterer):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.n_init = n_init
+        self.epochs = epochs
+        self.cluster_lr = cluster_lr
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
         self.architecture = architecture
@@ -131,6 +157,8 @@ class N2D(DeepClusterer):
                 f"N2D needs n_neighbors >= 2 and more than 2 samples; got n_neighbors="
                 f"{self.n_neighbors}, n_samples={X.shape[0]}"
             )
+        if int(self.epochs) < 0:
+            raise DeepclustError(f"epochs (self-labelling) must be >= 0, got {self.epochs}")
 
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
         E, gmm = umap_gmm(Z.cpu().numpy(), self.n_clusters, seed, n_neighbors=self.n_neighbors,
@@ -140,16 +168,66 @@ class N2D(DeepClusterer):
         if self.covariance_type == "diag":
             precisions = np.stack([np.diag(p) for p in precisions])
         as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=Z.device)
+        self._head = None
         self._latent_train = Z.clone()
         self._manifold_train = as_tensor(E)
         self._gmm_weights = as_tensor(gmm.weights_)
         self._gmm_means = as_tensor(gmm.means_)
         self._gmm_precisions_cholesky = as_tensor(precisions)
-        labels = self._assign(Z)
-        # centres in latent space (used by score): mean code of each cluster
+        self._mixture_labels = self._assign(Z)
+        self._set_centers(Z, self._mixture_labels)
+
+    def _set_centers(self, Z: torch.Tensor, labels: torch.Tensor) -> None:
+        """Centres in latent space (used by ``score``): the mean code of each cluster."""
         sums = torch.zeros(self.n_clusters, Z.shape[1], device=Z.device).index_add_(0, labels, Z)
         counts = torch.bincount(labels, minlength=self.n_clusters).clamp(min=1)[:, None]
         self._centers = sums / counts
+
+    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
+        """Self-labelling: train encoder + linear head on the mixture's labels from moved images."""
+        targets = self._mixture_labels
+        del self._mixture_labels
+        if int(self.epochs) == 0 or len(self.input_shape_) not in (2, 3):
+            return 0
+        network = self.autoencoder_.network_
+        head = torch.nn.Linear(self.autoencoder_.latent_dim, self.n_clusters).to(Xt.device)
+        self._init_head(head)
+
+        def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+            loss = F.cross_entropy(head(network.encode(xb)), targets[index])
+            return {"loss": loss, "cross_entropy": loss}
+
+        phase = Phase(
+            max_grad_norm=self.max_grad_norm,
+            name="n2d_self_label",
+            step=step,
+            parameters=[*network.encoder.parameters(), *head.parameters()],
+            epochs=int(self.epochs),
+            lr=self.cluster_lr,
+            schedule="cosine",
+            modules=[network.encoder, head],
+            augment=random_shift_rotate,
+        )
+        epochs = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+                           self._phase_checkpoint(phase))
+        self._adopt_head(head.eval())
+        Z = self.autoencoder_._encode(Xt)
+        self._set_centers(Z, self._assign(Z))
+        return epochs
+
+    @torch.no_grad()
+    def _init_head(self, head: torch.nn.Linear) -> None:
+        """Start ``head`` as nearest-centre assignment: ``z·μ − ½‖μ‖² = ½‖z‖² − ½‖z − μ‖²``.
+        A randomly started head disagrees with the mixture until it has learned it, and tiny
+        data sets do not give it the steps for that (60 shapes: ACC 0.90 → 0.75)."""
+        head.weight.copy_(self._centers)
+        head.bias.copy_(-0.5 * self._centers.pow(2).sum(1))
+
+    def _adopt_head(self, head: torch.nn.Linear) -> None:
+        """Assign by ``head`` from now on; the mixture's inference path is no longer needed."""
+        self._head = head
+        for name in self.MIXTURE:
+            delattr(self, f"_{name}")
 
     def _manifold(self, Z: torch.Tensor) -> torch.Tensor:
         """Manifold positions ``(n, n_components)`` of codes ``Z`` via their training neighbours."""
@@ -165,7 +243,10 @@ class N2D(DeepClusterer):
             out.append(torch.einsum("nk,nkm->nm", weights, self._manifold_train[index]))
         return torch.cat(out)
 
+    @torch.no_grad()
     def _log_resp(self, Z: torch.Tensor) -> torch.Tensor:
+        if self._head is not None:
+            return torch.log_softmax(self._head(Z), dim=1)
         return gaussian_log_resp(self._manifold(Z), self._gmm_weights, self._gmm_means,
                                  self._gmm_precisions_cholesky)
 
@@ -173,30 +254,45 @@ class N2D(DeepClusterer):
         return self._log_resp(Z).argmax(dim=1)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Posterior probability of each mixture component, ``(n, n_clusters)``."""
+        """Probability of each cluster, ``(n, n_clusters)``: the self-labelled head's softmax, or
+        (``epochs=0``, non-image data) the posterior of the mixture components."""
         return self._log_resp(self._embed(X)).exp().cpu().numpy()
 
     # --- persistence -------------------------------------------------------------------------
-    EXTRA = ("latent_train", "manifold_train", "gmm_weights", "gmm_means", "gmm_precisions_cholesky")
+    MIXTURE = ("latent_train", "manifold_train", "gmm_weights", "gmm_means", "gmm_precisions_cholesky")
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         tensors = super()._state_tensors()
-        tensors.update({name: getattr(self, f"_{name}") for name in self.EXTRA})
+        if self._head is not None:
+            tensors.update({"head_weight": self._head.weight.detach(), "head_bias": self._head.bias.detach()})
+        else:
+            tensors.update({name: getattr(self, f"_{name}") for name in self.MIXTURE})
         return tensors
 
     def _state_fitted(self) -> dict:
+        if self._head is not None:
+            return {**super()._state_fitted(), "self_labelled": True}
         return {**super()._state_fitted(), "n_components": int(self._manifold_train.shape[1])}
 
     def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
         super()._restore(tensors, fitted)
-        n, k, m = fitted["n_samples"], self.n_clusters, int(fitted["n_components"])
+        n, k, d = fitted["n_samples"], self.n_clusters, self.autoencoder_.latent_dim
+        device = self._centers.device
+        self._head = None
+        if fitted.get("self_labelled", False):
+            head = torch.nn.Linear(d, k)
+            with torch.no_grad():
+                head.weight.copy_(expect_tensor(tensors, "head_weight", (k, d)))
+                head.bias.copy_(expect_tensor(tensors, "head_bias", (k,)))
+            self._head = head.to(device).eval()
+            return
+        m = int(fitted["n_components"])
         shapes = {
-            "latent_train": (n, self.autoencoder_.latent_dim),
+            "latent_train": (n, d),
             "manifold_train": (n, m),
             "gmm_weights": (k,),
             "gmm_means": (k, m),
             "gmm_precisions_cholesky": (k, m, m),
         }
-        device = self._centers.device
         for name, shape in shapes.items():
             setattr(self, f"_{name}", expect_tensor(tensors, name, shape).to(device))
