@@ -58,7 +58,7 @@ def test_a_self_labelled_model_answers_from_its_head_and_round_trips(digits, pai
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     model.save(tmp_path / "m")
     saved = load_file(tmp_path / "m" / "model.safetensors")
-    assert saved["head_weight"].shape == (10, 5) and saved["head_bias"].shape == (10,)
+    assert saved["head.weight"].shape == (10, 5) and saved["head.bias"].shape == (10,)
     assert "latent_train" not in saved  # the mixture's inference path is not needed any more
     assert json.loads((tmp_path / "m" / "config.json").read_text())["fitted"]["self_labelled"] is True
     loaded = deepclust.load(tmp_path / "m")

@@ -215,6 +215,10 @@ class TorchEstimator:
     def _seed(self) -> int:
         return draw_seed(self.random_state)
 
+    def _fitted_on_images(self) -> bool:
+        """Whether the samples are images, shaped ``(h, w)`` or ``(c, h, w)``."""
+        return len(self.input_shape_) in (2, 3)
+
     def _augmenter(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """The batch augmentation ``augment`` asks for, or None.
 
@@ -222,7 +226,7 @@ class TorchEstimator:
         """
         if self.augment not in (True, False, "auto"):
             raise DeepclustError(f"augment must be True, False or 'auto', got {self.augment!r}")
-        is_image = len(self.input_shape_) in (2, 3)
+        is_image = self._fitted_on_images()
         if self.augment == "auto":
             return random_shift_rotate if is_image else None
         if not self.augment:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.mixture import GaussianMixture
 
-from ..base import DeepClusterer, expect_tensor
+from ..base import DeepClusterer, expect_tensor, load_module_state
 from ..exceptions import DeepclustError
 from ..training import Phase, run_phase
 from ..training.augment import random_shift_rotate
@@ -187,7 +187,7 @@ class N2D(DeepClusterer):
         """Self-labelling: train encoder + linear head on the mixture's labels from moved images."""
         targets = self._mixture_labels
         del self._mixture_labels
-        if int(self.epochs) == 0 or len(self.input_shape_) not in (2, 3):
+        if int(self.epochs) == 0 or not self._fitted_on_images():
             return 0
         network = self.autoencoder_.network_
         head = torch.nn.Linear(self.autoencoder_.latent_dim, self.n_clusters).to(Xt.device)
@@ -264,7 +264,7 @@ class N2D(DeepClusterer):
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         tensors = super()._state_tensors()
         if self._head is not None:
-            tensors.update({"head_weight": self._head.weight.detach(), "head_bias": self._head.bias.detach()})
+            tensors.update({f"head.{k}": v for k, v in self._head.state_dict().items()})
         else:
             tensors.update({name: getattr(self, f"_{name}") for name in self.MIXTURE})
         return tensors
@@ -281,9 +281,7 @@ class N2D(DeepClusterer):
         self._head = None
         if fitted.get("self_labelled", False):
             head = torch.nn.Linear(d, k)
-            with torch.no_grad():
-                head.weight.copy_(expect_tensor(tensors, "head_weight", (k, d)))
-                head.bias.copy_(expect_tensor(tensors, "head_bias", (k,)))
+            load_module_state(head, tensors, "head.")
             self._head = head.to(device).eval()
             return
         m = int(fitted["n_components"])
