@@ -375,7 +375,7 @@ def _render_plots(model, dataset: _Dataset, method: str) -> dict[str, bytes]:
         renderers[CLUSTERS_PNG] = lambda: plotting.cluster_gallery(
             dataset.X, model.labels_, title=f"{method}: samples of each cluster"
         )
-    if hasattr(model, "sample") and len(model.input_shape_) in (2, 3):  # generative, on images
+    if hasattr(model, "sample") and model._fitted_on_images():  # generative, on images
         renderers[SAMPLES_PNG] = lambda: plotting.generated_samples_grid(
             model, SAMPLES_PER_CLUSTER, title=f"{method}: generated samples"
         )
@@ -770,7 +770,7 @@ def sample(
         names = getattr(estimator, "feature_names_in_", None)
         data = _samples_file(X, clusters, out.suffix.lower(), names)
         png = None
-        if len(estimator.input_shape_) in (2, 3):
+        if estimator._fitted_on_images():
             from .plotting import generated_samples_grid
 
             png = generated_samples_grid(
