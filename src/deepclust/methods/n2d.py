@@ -71,30 +71,31 @@ def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20
 class N2D(DeepClusterer):
     """Cluster the autoencoder's embedding in a UMAP manifold with a Gaussian mixture.
 
-    UMAP (``n_neighbors``, ``min_dist``, ``n_components`` dimensions, default ``n_clusters``)
-    learns a manifold of the training embedding; a Gaussian mixture (``covariance_type``, best
-    likelihood of ``n_init`` starts) fitted there gives ``labels_`` and ``predict_proba``. A fitted UMAP cannot be stored without pickle,
-    so its inference path is kept as data: new points are placed at the inverse-distance-weighted
-    mean of the manifold positions of their ``n_neighbors`` nearest training embeddings (a
-    training point lands on itself, so ``predict`` on the training data reproduces ``labels_``).
-    Defaults are the published N2D settings (``n_neighbors=20``, ``min_dist=0``), fixed once and
-    never tuned against labels. The autoencoder is pretrained for 30 epochs at batch 64 (the
-    other methods' default is 20): ten more epochs lifted the bundled sample from 0.950 to 0.954
-    (mean of 3 seeds, with self-labelling before its targets were smoothed; ``benchmarks/NOTES.md``).
+    UMAP (``n_neighbors``, ``min_dist``, ``n_components`` dimensions, default ``n_clusters``) learns
+    a manifold of the training embedding; a Gaussian mixture (``covariance_type``, best likelihood
+    of ``n_init`` starts) fitted there gives ``labels_`` and ``predict_proba``. A fitted UMAP cannot
+    be stored without pickle, so its inference path is kept as data: new points are placed at the
+    inverse-distance-weighted mean of the manifold positions of their ``n_neighbors`` nearest
+    training embeddings (a training point lands on itself, so ``predict`` on the training data
+    reproduces ``labels_``). Defaults are the published N2D settings (``n_neighbors=20``,
+    ``min_dist=0``), fixed once and never tuned against labels. The autoencoder is pretrained for 30
+    epochs at batch 64 (the other methods' default is 20): ten more epochs lifted the bundled sample
+    from 0.950 to 0.954 (mean of 3 seeds, with self-labelling before its targets were smoothed;
+    ``benchmarks/NOTES.md``).
 
     **Self-labelling** (images only; ``epochs`` > 0, default 10): the encoder and a linear head
     ``latent_dim → n_clusters`` are then trained for ``epochs`` epochs to predict that partition
     with a cross-entropy loss against targets smoothed by 0.1, from randomly shifted (≤ 10%) and
-    rotated (≤ 10°) copies of the images (Adam, ``cluster_lr``, cosine decay). The head's answer replaces the mixture's:
-    ``labels_``, ``predict`` and ``predict_proba`` (its softmax) come from it, ``transform`` is
-    the fine-tuned code, and the decoder is left as pretrained. A classifier that must give moved
-    copies the same label cannot follow the mixture's errors at the boundaries one by one. On
-    MNIST-70k (means of 3 seeds, ``benchmarks/NOTES.md``) it lifted ACC from 0.973 to 0.979
-    (20 plain pretraining epochs), 0.978 to 0.981 (augmented) and 0.980 to 0.983 (100 epochs),
-    and the default (30 epochs) reaches 0.980, for about 2 minutes on 2 CPU cores; on 8×8 digits it changed ACC by −0.024 to +0.002: it
-    polishes a good partition and does not repair a poor one. The phase always moves
-    the images — ``augment`` governs the pretraining only — and is skipped for other data,
-    where there is no such augmentation. ``epochs=0`` gives the published method.
+    rotated (≤ 10°) copies of the images (Adam, ``cluster_lr``, cosine decay). The head's answer
+    replaces the mixture's: ``labels_``, ``predict`` and ``predict_proba`` (its softmax) come from
+    it, ``transform`` is the fine-tuned code, and the decoder is left as pretrained. A classifier
+    that must give moved copies the same label cannot follow the mixture's errors at the boundaries
+    one by one. On MNIST-70k (means of 3 seeds, ``benchmarks/NOTES.md``) it lifted ACC from 0.973 to
+    0.979 (20 plain pretraining epochs), 0.978 to 0.981 (augmented) and 0.980 to 0.983 (100 epochs),
+    and the default (30 epochs) reaches 0.980, for about 2 minutes on 2 CPU cores; on 8×8 digits it
+    changed ACC by −0.024 to +0.002: it polishes a good partition and does not repair a poor one.
+    The phase always moves the images — ``augment`` governs the pretraining only — and is skipped
+    for other data, where there is no such augmentation. ``epochs=0`` gives the published method.
     """
 
     #: files saved before self-labelling existed hold N2D's own partition
