@@ -33,6 +33,7 @@ from deepclust import ClusterGAN, evaluate
 from deepclust.datasets import load_mnist
 from deepclust.io import atomic_write_bytes
 from deepclust.metrics import cluster_mapping, frechet_distance
+from deepclust.training import flushing_denormals
 from deepclust.plotting import generated_samples_grid
 from run import CACHE, DEFAULT_MNIST, load_dataset, machine, peak_rss_mb, pretrained
 
@@ -164,4 +165,5 @@ def markdown(info: dict, rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    with flushing_denormals():  # entered before torch's worker threads start, so they flush too
+        main()

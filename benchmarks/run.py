@@ -31,6 +31,7 @@ from deepclust import evaluate
 from deepclust.datasets import load_mnist, load_mnist_sample
 from deepclust.io import atomic_write_bytes
 from deepclust.methods import REGISTRY, Autoencoder
+from deepclust.training import flushing_denormals
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_MNIST = HERE.parent.parent / "shared" / "data" / "mnist"
@@ -209,4 +210,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with flushing_denormals():  # entered before torch's worker threads start, so they flush too
+        main()

@@ -15,6 +15,7 @@ methods' own assignments (``dec_labels_``, …) are reported beside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import subprocess
@@ -151,7 +152,13 @@ def main() -> None:
     if args.worker:
         data = np.load(args.data)
         worker = deepclust_worker if args.worker == "deepclust" else clustpy_worker
-        print(json.dumps(worker(data["X"], args)))
+        context = contextlib.nullcontext()
+        if args.worker == "deepclust":  # as deepclust's CLI runs: before torch's worker threads start
+            from deepclust.training import flushing_denormals
+
+            context = flushing_denormals()
+        with context:
+            print(json.dumps(worker(data["X"], args)))
         return
     if not CLUSTPY_PYTHON.exists():
         sys.exit(f"{CLUSTPY_PYTHON} not found: run 'make bench-clustpy' to create ClustPy's environment")

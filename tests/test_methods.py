@@ -277,6 +277,32 @@ def test_optimizers_use_the_fused_kernels_and_match_the_reference_update(name):
     torch.testing.assert_close(results[0], results[1])
 
 
+def test_training_flushes_subnormal_floats_and_restores_the_setting():
+    """1e-38 / 100 is subnormal in float32: inside training it is flushed to zero (the CPU is many
+    times slower on such numbers), before and after it is not; a caller's own flushing is kept."""
+    def subnormal_quotient() -> float:
+        return (torch.full((1,), 1e-38) / 100).item()
+
+    seen = []
+    w = torch.nn.Parameter(torch.zeros(1))
+
+    def step(xb, index):
+        seen.append(subnormal_quotient())
+        return {"loss": w.sum()}
+
+    phase = Phase(name="flush", step=step, parameters=[w], epochs=2)
+    assert subnormal_quotient() > 0
+    run_phase(phase, torch.zeros(8, 1), 4, torch.Generator().manual_seed(0), [])
+    assert seen == [0.0] * 4
+    assert subnormal_quotient() > 0
+    torch.set_flush_denormal(True)
+    try:
+        run_phase(phase, torch.zeros(8, 1), 4, torch.Generator().manual_seed(0), [])
+        assert subnormal_quotient() == 0.0
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def test_a_diverging_adversary_is_named():
     X = torch.zeros(8, 2)
     weight = torch.nn.Parameter(torch.ones(1))

@@ -478,8 +478,10 @@ def _run_fit(
             f"{dataset.source} has {dataset.X.shape[0]} samples, fewer than --n-clusters "
             f"{n_clusters}: a clustering needs at least one sample per cluster"
         )
+    from .training import flushing_denormals
+
     start = time.perf_counter()
-    with _estimator_errors(dataset.source):
+    with _estimator_errors(dataset.source), flushing_denormals():
         estimator.fit(dataset.X)
     seconds = time.perf_counter() - start
 
@@ -844,7 +846,7 @@ def demo(
         dataset = _bundled_sample()
         _note(
             f"fitting {key} with its default settings on the {dataset.source} "
-            f"({dataset.X.shape[0]:,} images); about 2-3 minutes on a 2-core CPU, less on a GPU",
+            f"({dataset.X.shape[0]:,} images); about 2 minutes on a 2-core CPU, less on a GPU",
             quiet,
         )
         summary = _run_fit(dataset, estimator, key, out, quiet)
