@@ -33,8 +33,8 @@ from deepclust import ClusterGAN, evaluate
 from deepclust.datasets import load_mnist
 from deepclust.io import atomic_write_bytes
 from deepclust.metrics import cluster_mapping, frechet_distance
-from deepclust.training import flushing_denormals
 from deepclust.plotting import generated_samples_grid
+from deepclust.training import flushing_denormals
 from run import CACHE, DEFAULT_MNIST, load_dataset, machine, peak_rss_mb, pretrained
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -123,10 +123,10 @@ def flushing_denormals() -> Iterator[None]:
 
     After a few epochs some of the numbers a network trains with fall into that range, and the CPU
     computes with them many times more slowly: epochs of the demo's pretraining took 2.6 times as
-    long from the fifth on, for the same loss to four digits. The setting is per
-    thread and torch's worker threads copy it when they start, so only a block entered before the
-    process's first parallel torch operation speeds them up too (the CLI does that); later, it
-    covers the calling thread's share of the work.
+    long from the fifth on, for the same loss to four digits. The setting is per thread and
+    torch's worker threads copy it when they start, so only a block entered before the process's
+    first parallel torch operation speeds them up too (the CLI does that); later, it covers the
+    calling thread's share of the work.
     """
     switched = (torch.full((1,), 1e-38) / 100).item() != 0.0 and torch.set_flush_denormal(True)
     try:
