@@ -80,9 +80,12 @@ RECIPES = {DEC: dict(epochs=60, batch_size=256, augment="auto"), N2D: dict(epoch
 @pytest.mark.parametrize("cls", [cls for cls in REGISTRY.values() if issubclass(cls, DeepClusterer)])
 def test_pretraining_defaults_match_the_autoencoder(cls):
     """A clusterer's own pretraining equals a default Autoencoder (or its method's recipe), so one
-    can stand for the other (the benchmark pretrains one and shares it between methods)."""
+    can stand for the other (the benchmark pretrains one and shares it between methods);
+    ``pretrain_epochs="auto"`` means the method's ``default_pretrain_epochs`` on MNIST-sized data."""
     recipe = next((r for base, r in RECIPES.items() if issubclass(cls, base)), {})
     params, ae = cls().get_params(), Autoencoder(**recipe).get_params()
+    assert params["pretrain_epochs"] == "auto"  # on data big enough, the method's own default:
+    params["pretrain_epochs"] = cls.default_pretrain_epochs
     for name, ae_name in [("pretrain_epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
                           ("latent_dim", "latent_dim"), ("hidden_dims", "hidden_dims"),
                           ("architecture", "architecture"), ("input_scaling", "input_scaling"),

@@ -219,7 +219,7 @@ def test_pure_clustergan_without_initialisation(blobs):
     (dict(loss="hinge"), r"loss must be one of \('bce', 'wgan-gp'\), got 'hinge'"),
     (dict(architecture="rnn"), r"architecture must be one of \('mlp', 'conv'\), got 'rnn'"),
     (dict(n_critic=0), "n_critic must be a positive integer, got 0"),
-    (dict(init="dbscan"), r"init must be one of \['none', 'ae-kmeans'.*got 'dbscan'"),
+    (dict(init="dbscan"), r"init must be one of \['none', 'ae-gmm', 'ae-kmeans'.*got 'dbscan'"),
     (dict(init="clustergan"), r"init must be one of .*got 'clustergan'"),
     (dict(n_clusters=1), "n_clusters must be an integer >= 2, got 1"),
 ])

@@ -23,7 +23,7 @@ from deepclust.data import text as text_module
 from deepclust.data.featurize import apply_featurizer, detect_modality, featurize
 from deepclust.data.tables import TablePreprocessor
 
-FAST = ["--pretrain-epochs", "40", "--hidden-dims", "64,64", "--latent-dim", "4", "--batch-size",
+FAST = ["--hidden-dims", "64,64", "--latent-dim", "4", "--batch-size",
         "32", "--device", "cpu", "--quiet", "--seed", "0"]
 
 TOPICS = {

@@ -4,7 +4,8 @@ from importlib import metadata
 from . import datasets
 from .exceptions import DeepclustError, ModelFileError, TrainingDiverged
 from .io import load
-from .methods import DCN, DEC, GAN, IDEC, N2D, REGISTRY, AEKMeans, Autoencoder, ClusterGAN, VaDE
+from .methods import (AEGMM, DCN, DEC, GAN, IDEC, N2D, REGISTRY, AEKMeans, Autoencoder, AutoClusterer,
+                      ClusterGAN, VaDE)
 from .metrics import ari, cluster_accuracy, evaluate, nmi, purity
 
 try:
@@ -13,7 +14,9 @@ except metadata.PackageNotFoundError:  # running from a source tree without inst
     __version__ = "0.0.0"
 
 __all__ = [
+    "AEGMM",
     "AEKMeans",
+    "AutoClusterer",
     "Autoencoder",
     "ClusterGAN",
     "DCN",

@@ -22,63 +22,37 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .data.scaling import choose_scaling
 from .data.validate import check_input
 from .exceptions import DeepclustError, ModelFileError
+from .tensors import expect_tensor
 from .training import Phase, draw_seed, random_shift_rotate, resolve_device, seeded
 from .training.checkpoint import PhaseCheckpoint, state_digest
 
-INPUT_SCALINGS = ("auto", "standard", "minmax", "max", "none")
+#: on small data, ``pretrain_epochs="auto"`` lengthens the pretraining to this many optimiser steps
+MIN_PRETRAIN_STEPS = 500
 
 
-def choose_scaling(X: np.ndarray, scaling: str) -> tuple[str, np.ndarray, np.ndarray]:
-    """Per-feature ``(name, offset, scale)`` so that ``(X - offset) / scale`` is well scaled.
-
-    ``"auto"`` leaves data in [0, 1] alone, divides non-negative integer data (pixels, counts) by
-    its largest value (``"max"``: 255 for 8-bit images), and standardises anything else. ``X`` is ``(n, *shape)``; offset and scale have shape ``shape``.
-    """
-    if scaling not in INPUT_SCALINGS:
-        raise DeepclustError(f"input_scaling must be one of {INPUT_SCALINGS}, got {scaling!r}")
-    shape = X.shape[1:]
-    lo, hi = float(X.min()), float(X.max())
-    if scaling == "auto":
-        if lo >= 0.0 and hi <= 1.0:
-            scaling = "none"
-        elif lo >= 0.0 and np.array_equal(X, np.round(X)):
-            scaling = "max"
-        else:
-            scaling = "standard"
-    if scaling == "none":
-        return scaling, np.zeros(shape, np.float32), np.ones(shape, np.float32)
-    if scaling == "max":
-        return scaling, np.zeros(shape, np.float32), np.full(shape, max(hi, 1e-12), np.float32)
-    if scaling == "minmax":
-        offset, spread = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
-    else:
-        offset, spread = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
-    spread = np.where(spread > 1e-12, spread, 1.0)
-    return scaling, offset.astype(np.float32), spread.astype(np.float32)
-
-
-def expect_tensor(
-    tensors: dict[str, torch.Tensor], name: str, shape: tuple, dtype: torch.dtype | None = None
-) -> torch.Tensor:
-    """``tensors[name]`` if present with ``shape`` and ``dtype`` (default: int64 for ``labels``,
-    else any floating type); otherwise a clear :class:`ModelFileError`."""
-    if name not in tensors:
-        raise ModelFileError(f"model file is missing the tensor {name!r}")
-    tensor = tensors[name]
-    if tuple(tensor.shape) != tuple(shape):
-        raise ModelFileError(
-            f"tensor {name!r} has shape {tuple(tensor.shape)}, expected {tuple(shape)}"
-        )
-    if dtype is None and name == "labels":
-        dtype = torch.int64
-    if (tensor.dtype != dtype) if dtype is not None else not tensor.dtype.is_floating_point:
-        expected = str(dtype).replace("torch.", "") if dtype is not None else "a floating type"
-        raise ModelFileError(
-            f"tensor {name!r} has dtype {str(tensor.dtype).replace('torch.', '')}, expected {expected}"
-        )
-    return tensor
+def resolve_pretrain_epochs(epochs, default: int, n_samples: int, batch_size: int) -> int:
+    """Pretraining epochs for ``n_samples`` at ``batch_size``: ``"auto"`` gives ``default``, or
+    more on small data so that the autoencoder takes at least :data:`MIN_PRETRAIN_STEPS` steps.
+    An integer is used as given, with a warning when it makes fewer steps than that (an
+    autoencoder that short is rarely trained: clusters come out close to chance)."""
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise DeepclustError(f"batch_size must be a positive integer, got {batch_size!r}")
+    steps_per_epoch = -(-n_samples // int(batch_size))
+    auto = max(default, -(-MIN_PRETRAIN_STEPS // steps_per_epoch))
+    if isinstance(epochs, str) and epochs == "auto":
+        return auto
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
+        raise DeepclustError(f"pretrain_epochs must be 'auto' or an integer >= 0, got {epochs!r}")
+    if 0 < epochs * steps_per_epoch < MIN_PRETRAIN_STEPS:
+        warnings.warn(
+            f"pretrain_epochs={epochs} gives the autoencoder only {epochs * steps_per_epoch} optimiser "
+            f"steps on {n_samples} samples (batch {batch_size}); under {MIN_PRETRAIN_STEPS} it is "
+            f"rarely trained enough to cluster well: pretrain_epochs='auto' would use {auto}",
+            UserWarning, stacklevel=4)
+    return int(epochs)
 
 
 def check_n_clusters(k, n_samples: int) -> None:
@@ -292,12 +266,18 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
     ``Autoencoder`` to reuse instead of pretraining; a private copy is fine-tuned); ``epochs`` and
     ``cluster_lr`` for methods with a clustering phase; ``device``, ``random_state``, ``verbose``.
 
+    ``pretrain_epochs="auto"`` (the default) pretrains for the method's
+    ``default_pretrain_epochs``, raised on small data to give at least 500 optimiser steps.
+
     Subclasses define ``__init__`` (hyperparameters only) and may override the hooks
     ``_init_clusters(Z)``, ``_fit_clusters(Xt, generator)`` and ``_assign(Z)``.
     Fitted attributes: ``labels_`` (the method's own assignment of the training data),
     ``cluster_centers_`` (latent space), ``autoencoder_``, ``n_features_in_``, ``history_``,
     ``n_iter_``.
     """
+
+    #: the pretraining epochs ``pretrain_epochs="auto"`` starts from
+    default_pretrain_epochs = 20
 
     # --- the public contract -------------------------------------------------------------
     def fit(self, X, y=None):
@@ -361,12 +341,13 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
         check_n_clusters(self.n_clusters, X.shape[0])
         self._augmenter()  # refuse augment=True on non-image data before any training
 
-    def _autoencoder_params(self) -> dict:
+    def _autoencoder_params(self, n_samples: int) -> dict:
         return dict(
             latent_dim=self.latent_dim,
             hidden_dims=self.hidden_dims,
             architecture=self.architecture,
-            epochs=self.pretrain_epochs,
+            epochs=resolve_pretrain_epochs(self.pretrain_epochs, self.default_pretrain_epochs, n_samples,
+                                           self.batch_size),
             batch_size=self.batch_size,
             lr=self.lr,
             input_scaling=self.input_scaling,
@@ -384,7 +365,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
         from .methods.autoencoder import Autoencoder
 
         if self.autoencoder is None:
-            return Autoencoder(**self._autoencoder_params(), random_state=seed).fit(X)
+            return Autoencoder(**self._autoencoder_params(X.shape[0]), random_state=seed).fit(X)
         given = self.autoencoder
         if isinstance(given, FrozenEstimator):  # survives sklearn's clone() in searches/pipelines
             given = given.estimator
@@ -440,7 +421,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
         self.n_features_in_ = ae.n_features_in_
         self._restore_feature_names(fitted)
         self._centers = expect_tensor(
-            tensors, "cluster_centers", (self.n_clusters, ae.latent_dim)
+            tensors, "cluster_centers", (self.n_clusters, ae.latent_dim_)
         ).to(ae._device())
         self.labels_ = expect_tensor(tensors, "labels", (fitted["n_samples"],)).numpy()
         self.n_iter_ = fitted["n_iter_"]

@@ -29,7 +29,7 @@ import typer
 from .exceptions import DeepclustError
 
 #: the method ``fit`` and ``demo`` use when ``--method`` is not given
-DEFAULT_METHOD = "n2d"
+DEFAULT_METHOD = "auto"
 #: file names ``fit`` and ``demo`` write into their output folder
 LABELS_FILE = "labels.csv"
 METRICS_FILE = "metrics.json"
@@ -39,6 +39,7 @@ CLUSTERS_PNG = "clusters.png"
 HISTORY_PNG = "history.png"
 SAMPLES_PNG = "samples.png"
 CLUSTERS_JSON = "clusters.json"
+SELECTION_JSON = "selection.json"
 #: per cluster: characteristic words (text), typical members shown on the terminal
 TERMS_PER_CLUSTER = 8
 EXAMPLES_PER_CLUSTER = 3
@@ -46,8 +47,6 @@ EXAMPLES_PER_CLUSTER = 3
 SAMPLES_PER_CLUSTER = 10
 #: file types ``deepclust sample`` writes
 SAMPLE_SUFFIXES = (".npy", ".npz", ".csv")
-#: on small data the default pretraining epochs are raised to give at least this many steps
-MIN_PRETRAIN_STEPS = 500
 #: rows per block when ``predict`` streams an .npy file
 STREAM_ROWS = 16_384
 #: the embedding map encodes at most this many samples (a seeded subset)
@@ -157,6 +156,22 @@ def _console(stderr: bool = False):
 
 # --------------------------------------------------------------------------------------------------
 # validation shared by the commands
+
+
+def _parse_n_clusters(text: str, method: str) -> int | str:
+    """``--n-clusters``: an integer >= 2, or ``auto`` (which only ``--method auto`` can do)."""
+    value = text.strip().lower()
+    if value == "auto":
+        if method != "auto":
+            raise DeepclustError(f"--n-clusters auto needs --method auto (method {method!r} needs a number)")
+        return "auto"
+    try:
+        k = int(value)
+    except ValueError:
+        raise DeepclustError(f"--n-clusters must be an integer >= 2 or 'auto', got {text!r}") from None
+    if k < 2:
+        raise DeepclustError(f"--n-clusters must be at least 2, got {k}")
+    return k
 
 
 def _resolve_method(name: str):
@@ -447,16 +462,11 @@ def _samples_file(X: np.ndarray, clusters: np.ndarray | None, suffix: str, featu
 
 
 def _adapt_to_data(estimator, dataset: _Dataset, user_set: set[str], quiet: bool) -> None:
-    """Settings that follow from the data, where the user did not choose: the convolutional
-    autoencoder for a folder of images; no second scaling of features that the preprocessing
-    already scaled (standardised table columns, unit-length text embeddings); and, for small
-    data, enough pretraining epochs for :data:`MIN_PRETRAIN_STEPS` optimiser steps."""
+    """Settings that follow from how the data was read, where the user did not choose: the
+    convolutional autoencoder for a folder of images, and no second scaling of features that the
+    preprocessing already scaled (standardised table columns, unit-length text embeddings)."""
     params = estimator.get_params()
     changes = {}
-    if "pretrain_epochs" in params and "pretrain_epochs" not in user_set and params.get("autoencoder") is None:
-        steps_per_epoch = -(-dataset.X.shape[0] // int(params["batch_size"]))
-        if params["pretrain_epochs"] * steps_per_epoch < MIN_PRETRAIN_STEPS:
-            changes["pretrain_epochs"] = -(-MIN_PRETRAIN_STEPS // steps_per_epoch)
     if dataset.modality == "images" and "architecture" in params and "architecture" not in user_set:
         changes["architecture"] = "conv"
     scaling = getattr(dataset.featurizer, "input_scaling", None)
@@ -473,7 +483,7 @@ def _run_fit(
     """Fit, then write labels, model, metrics, cluster overview and plots into ``out``; returns
     the summary. Nothing is written unless the fit succeeds, and then all outputs together."""
     n_clusters = estimator.n_clusters
-    if dataset.X.shape[0] < n_clusters:
+    if not isinstance(n_clusters, str) and dataset.X.shape[0] < n_clusters:
         raise DeepclustError(
             f"{dataset.source} has {dataset.X.shape[0]} samples, fewer than --n-clusters "
             f"{n_clusters}: a clustering needs at least one sample per cluster"
@@ -495,6 +505,9 @@ def _run_fit(
         estimator.preprocessing_ = dataset.featurizer
     overview = _cluster_overview(estimator, dataset)
     files = {LABELS_FILE: _labels_csv(estimator.labels_, dataset.names)}
+    selection = _selection(estimator)
+    if selection is not None:
+        files[SELECTION_JSON] = (json.dumps(selection, indent=2) + "\n").encode()
     if metrics is not None:
         files[METRICS_FILE] = (json.dumps(metrics, indent=2) + "\n").encode()
     if overview is not None:
@@ -512,7 +525,8 @@ def _run_fit(
         "method": method,
         "source": dataset.source,
         "n_samples": int(dataset.X.shape[0]),
-        "n_clusters": n_clusters,
+        "n_clusters": getattr(estimator, "n_clusters_", n_clusters),
+        "selection": selection,
         "found": int(np.unique(estimator.labels_).size),
         "seconds": seconds,
         "metrics": metrics,
@@ -523,7 +537,20 @@ def _run_fit(
     }
 
 
-_OPTIONAL_OUTPUTS = (METRICS_FILE, CLUSTERS_PNG, EMBEDDING_PNG, HISTORY_PNG, SAMPLES_PNG, CLUSTERS_JSON)
+def _selection(estimator) -> dict[str, Any] | None:
+    """What ``method="auto"`` chose and why (None for the other methods): the chosen pipeline,
+    every candidate's score, and with ``-k auto`` the criterion for each number of clusters."""
+    if not hasattr(estimator, "chosen_"):
+        return None
+    record = {"chosen": estimator.chosen_, "reason": estimator.selection_, "n_clusters": estimator.n_clusters_,
+              "candidates": estimator.candidates_}
+    if hasattr(estimator, "k_scores_"):
+        record["k_criterion"] = "silhouette of a Gaussian mixture in a 10-D UMAP of the features"
+        record["k_scores"] = {str(k): v for k, v in estimator.k_scores_.items()}
+    return record
+
+
+_OPTIONAL_OUTPUTS = (METRICS_FILE, SELECTION_JSON, CLUSTERS_PNG, EMBEDDING_PNG, HISTORY_PNG, SAMPLES_PNG, CLUSTERS_JSON)
 
 
 def _cluster_overview(estimator, dataset: _Dataset) -> dict[str, Any] | None:
@@ -577,7 +604,13 @@ def _print_summary(summary: dict[str, Any], title: str) -> None:
     for i, line in enumerate(summary["report"]):
         table.add_row("preprocessing" if i == 0 else "", Text(line))
     table.add_row("samples", f"{summary['n_samples']:,}")
-    table.add_row("clusters", f"{summary['n_clusters']} requested, {summary['found']} non-empty")
+    selection = summary["selection"]
+    if selection is not None:
+        table.add_row("chosen", Text(selection["reason"]))
+    if selection is not None and "k_scores" in selection:
+        table.add_row("clusters", f"{summary['n_clusters']} chosen (highest silhouette), {summary['found']} non-empty")
+    else:
+        table.add_row("clusters", f"{summary['n_clusters']} requested, {summary['found']} non-empty")
     table.add_row("fit time", f"{summary['seconds']:.1f} s")
     metrics = summary["metrics"]
     if metrics is not None:
@@ -602,7 +635,10 @@ def fit(
         "of images, audio or text files; default: the bundled MNIST sample.",
     ),
     method: str = typer.Option(DEFAULT_METHOD, "--method", "-m", help="Clustering method (see 'deepclust methods')."),
-    n_clusters: int = typer.Option(10, "--n-clusters", "-k", help="Number of clusters (>= 2)."),
+    n_clusters: str = typer.Option(
+        "10", "--n-clusters", "-k",
+        help="Number of clusters (>= 2), or 'auto' to choose it without labels (with --method auto).",
+    ),
     labels: Optional[str] = typer.Option(None, "--labels", help="File of true labels, to report metrics."),
     label_column: Optional[str] = typer.Option(
         None, "--label-column", help="Column of DATA holding true labels (removed from the features)."
@@ -664,8 +700,7 @@ def fit(
     with _user_errors():
         # everything cheap is checked before the data is read or a network is built
         key, cls = _resolve_method(method)
-        if n_clusters < 2:
-            raise DeepclustError(f"--n-clusters must be at least 2, got {n_clusters}")
+        k = _parse_n_clusters(n_clusters, key)
         if labels is not None and label_column is not None:
             raise DeepclustError("give either --labels or --label-column, not both")
         if data is None and labels is not None:
@@ -686,7 +721,7 @@ def fit(
             max_grad_norm=max_grad_norm, deterministic=deterministic or None, checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             autoencoder=_load_autoencoder(autoencoder, device),
         )
-        estimator = _build_estimator(cls, key, n_clusters, options, quiet)
+        estimator = _build_estimator(cls, key, k, options, quiet)
         dataset = _load_dataset(
             data, labels, label_column, quiet, modality=modality, text_column=text_column,
             ignore_columns=_parse_list(ignore_columns), text_backend=text_backend,

@@ -1,5 +1,7 @@
 """Every method deepclust offers. The CLI, the docs and the common tests read ``REGISTRY``."""
+from .ae_gmm import AEGMM
 from .ae_kmeans import AEKMeans
+from .auto import AutoClusterer
 from .autoencoder import Autoencoder
 from .clustergan import ClusterGAN
 from .dcn import DCN
@@ -10,6 +12,8 @@ from .vade import VaDE
 
 #: clusterers by CLI name
 REGISTRY = {
+    "auto": AutoClusterer,
+    "ae-gmm": AEGMM,
     "ae-kmeans": AEKMeans,
     "clustergan": ClusterGAN,
     "dcn": DCN,
@@ -22,5 +26,5 @@ REGISTRY = {
 #: every class ``deepclust.load`` may rebuild (clusterers, the autoencoder, the GAN), by class name
 LOADABLE = {cls.__name__: cls for cls in (*REGISTRY.values(), Autoencoder, GAN)}
 
-__all__ = ["AEKMeans", "Autoencoder", "ClusterGAN", "DCN", "DEC", "GAN", "IDEC", "LOADABLE", "N2D",
-           "REGISTRY", "VaDE"]
+__all__ = ["AEGMM", "AEKMeans", "Autoencoder", "AutoClusterer", "ClusterGAN", "DCN", "DEC", "GAN", "IDEC",
+           "LOADABLE", "N2D", "REGISTRY", "VaDE"]

@@ -19,7 +19,7 @@ class AEKMeans(DeepClusterer):
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
-        pretrain_epochs: int = 20,
+        pretrain_epochs: int | str = "auto",
         batch_size: int = 64,
         lr: float = 1e-3,
         n_init: int = 10,

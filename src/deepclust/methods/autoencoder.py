@@ -11,10 +11,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import TorchEstimator, load_module_state
 from ..exceptions import DeepclustError
-from ..nn import AutoencoderNet, conv_autoencoder, mlp_autoencoder
+from ..nn import AutoencoderNet, Reshape, conv_autoencoder, mlp_autoencoder
 from ..training import Phase, run_phase, seeded
 
-ARCHITECTURES = ("mlp", "conv")
+ARCHITECTURES = ("mlp", "conv", "none")
 
 
 def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
@@ -35,7 +35,9 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
     hidden_dims : widths of the MLP's hidden layers, mirrored in the decoder (default
         (500, 500, 2000), DEC's); for ``architecture="conv"`` the channel counts of the stride-2
         convolutions (default (32, 64, 128)).
-    architecture : ``"mlp"`` (any input; images are flattened) or ``"conv"`` (images only).
+    architecture : ``"mlp"`` (any input; images are flattened), ``"conv"`` (images only) or
+        ``"none"``: no network, the code is the scaled input itself, flattened (nothing is
+        trained; a clusterer built on it clusters the features as they are).
     activation : hidden activation; ``latent_activation`` / ``output_activation`` for the code
         and the reconstruction (``None`` = linear).
     epochs, batch_size, lr, optimizer, weight_decay, schedule : training (``schedule``
@@ -117,6 +119,9 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
             self.network_ = self._build_network(self.input_shape_).to(device)
             Xt = self._to_tensor(X)
             self.history_ = []
+            if self.architecture == "none":  # nothing to train
+                self.n_iter_ = 0
+                return self
             phase = Phase(
                 max_grad_norm=self.max_grad_norm,
                 name="pretrain",
@@ -140,6 +145,8 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         return {"loss": reconstruction_loss(xb, x_hat)}
 
     def _build_network(self, input_shape: tuple[int, ...]) -> AutoencoderNet:
+        if self.architecture == "none":
+            return AutoencoderNet(torch.nn.Flatten(), Reshape(*input_shape))
         hidden = None if self.hidden_dims is None else tuple(int(h) for h in self.hidden_dims)
         if self.architecture == "mlp":
             return mlp_autoencoder(
@@ -176,9 +183,9 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         """Decode codes ``(n, latent_dim)`` to ``(n, *input_shape)`` in the input's units."""
         check_is_fitted(self, "network_")
         Z = np.asarray(Z, dtype=np.float32)
-        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim_:
             raise DeepclustError(
-                f"codes must have shape (n, {self.latent_dim}), got {tuple(Z.shape)}"
+                f"codes must have shape (n, {self.latent_dim_}), got {tuple(Z.shape)}"
             )
         return self._from_tensor(self._decode(torch.as_tensor(Z, device=self._input_offset.device)))
 
@@ -199,10 +206,16 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         return -self.reconstruction_error(X)
 
     @property
+    def latent_dim_(self) -> int:
+        """Size of the code: ``latent_dim``, or the number of input features for
+        ``architecture="none"``."""
+        check_is_fitted(self, "network_")
+        return self.n_features_in_ if self.architecture == "none" else int(self.latent_dim)
+
+    @property
     def compression_ratio_(self) -> float:
         """Input features per code dimension (e.g. 784 / 10 = 78.4 for MNIST)."""
-        check_is_fitted(self, "network_")
-        return self.n_features_in_ / self.latent_dim
+        return self.n_features_in_ / self.latent_dim_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

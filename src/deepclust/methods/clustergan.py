@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import (check_draw, check_n_clusters, expect_tensor, load_module_state,
-                    warn_if_clusters_empty)
+from ..base import (DeepClusterer, check_draw, check_n_clusters, expect_tensor, load_module_state,
+                    resolve_pretrain_epochs, warn_if_clusters_empty)
 from ..exceptions import DeepclustError
 from ..nn.gan import discriminator_loss, generator_loss
 from ..training import Phase, draw_seed, run_phase
@@ -37,7 +37,8 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     data are then wrong (measured: ACC 0.55-0.98 on four well-separated blobs over five seeds).
     So the encoder is first taught, for ``init_epochs`` epochs on the real data, the clusters of
     an autoencoder clusterer: ``init="n2d"`` (default) or any other registry name; ``"none"``
-    skips it. That clusterer's autoencoder is pretrained for ``pretrain_epochs`` with a code of
+    skips it. That clusterer's autoencoder is pretrained for ``pretrain_epochs`` (``"auto"``: 20,
+    more on small data, as for the autoencoder clusterers) with a code of
     ``latent_dim``, or ``autoencoder=`` (a fitted :class:`~deepclust.Autoencoder`) is reused.
     During the game the encoder's cross-entropy against those clusters on the real batch, weight
     ``beta_init``, keeps it from drifting towards what the generator draws (0 turns it off). The
@@ -85,7 +86,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         init_epochs: int = 10,
         beta_init: float = 1.0,
         conditional_critic: bool = True,
-        pretrain_epochs: int = 20,
+        pretrain_epochs: int | str = "auto",
         latent_dim: int = 10,
         autoencoder=None,
         hidden_dims: tuple[int, ...] | None = None,
@@ -164,11 +165,13 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
             return
         from . import REGISTRY
 
-        if self.init not in REGISTRY or REGISTRY[self.init] is ClusterGAN:
-            choices = ["none", *(name for name, cls in REGISTRY.items() if cls is not ClusterGAN)]
+        if self.init not in REGISTRY or not issubclass(REGISTRY[self.init], DeepClusterer):
+            choices = ["none", *(name for name, cls in REGISTRY.items() if issubclass(cls, DeepClusterer))]
             raise DeepclustError(f"init must be one of {choices}, got {self.init!r}")
+        pretrain_epochs = resolve_pretrain_epochs(self.pretrain_epochs, DeepClusterer.default_pretrain_epochs,
+                                                  X.shape[0], self.batch_size)
         clusterer = REGISTRY[self.init](
-            self.n_clusters, pretrain_epochs=self.pretrain_epochs, latent_dim=self.latent_dim,
+            self.n_clusters, pretrain_epochs=pretrain_epochs, latent_dim=self.latent_dim,
             batch_size=self.batch_size, autoencoder=self.autoencoder, device=self.device,
             checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every,
             deterministic=self.deterministic, verbose=self.verbose,

@@ -34,7 +34,7 @@ class DCN(DeepClusterer):
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
-        pretrain_epochs: int = 20,
+        pretrain_epochs: int | str = "auto",
         epochs: int = 10,
         batch_size: int = 64,
         lr: float = 1e-3,

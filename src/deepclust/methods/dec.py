@@ -30,6 +30,8 @@ class DEC(DeepClusterer):
     ``augment=False, pretrain_epochs=20, batch_size=64`` gives the plain method.
     """
 
+    default_pretrain_epochs = 60
+
     def __init__(
         self,
         n_clusters: int = 10,
@@ -42,7 +44,7 @@ class DEC(DeepClusterer):
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
-        pretrain_epochs: int = 60,
+        pretrain_epochs: int | str = "auto",
         batch_size: int = 256,
         lr: float = 1e-3,
         input_scaling: str = "auto",
@@ -170,7 +172,7 @@ class IDEC(DEC):
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
-        pretrain_epochs: int = 60,
+        pretrain_epochs: int | str = "auto",
         batch_size: int = 256,
         lr: float = 1e-3,
         input_scaling: str = "auto",

@@ -1,16 +1,13 @@
 """N2D: autoencoder embedding → UMAP manifold → Gaussian mixture (McConville et al., 2020)."""
 from __future__ import annotations
 
-import contextlib
-import math
-import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.mixture import GaussianMixture
 
 from ..base import DeepClusterer, expect_tensor, load_module_state
+from ..cluster import TensorMixture, umap_gmm
 from ..exceptions import DeepclustError
 from ..training import Phase, run_phase
 from ..training.augment import random_shift_rotate
@@ -19,53 +16,6 @@ from ..training.augment import random_shift_rotate
 #: targets keep the head from fitting those with full confidence (the common 0.1, not tuned:
 #: MNIST-70k with the default recipe 0.9796 -> 0.9804, mean of 3 seeds, benchmarks/NOTES.md)
 LABEL_SMOOTHING = 0.1
-
-
-def gaussian_log_resp(E: torch.Tensor, weights: torch.Tensor, means: torch.Tensor,
-                      precisions_cholesky: torch.Tensor) -> torch.Tensor:
-    """Log posterior of each mixture component, ``(n, k)``, for points ``E`` (n, m).
-
-    ``precisions_cholesky`` (k, m, m) as in scikit-learn: precision = P Pᵀ, so
-    ``log N(x | μ, Σ) = −½‖(x − μ) P‖² + log|det P| − (m/2) log 2π``.
-    """
-    projected = torch.einsum("nm,kmj->nkj", E, precisions_cholesky) - torch.einsum(
-        "km,kmj->kj", means, precisions_cholesky
-    )
-    log_det = torch.diagonal(precisions_cholesky, dim1=1, dim2=2).log().sum(dim=1)
-    log_prob = -0.5 * projected.pow(2).sum(dim=2) + log_det - 0.5 * E.shape[1] * math.log(2 * math.pi)
-    weighted = log_prob + weights.log()
-    return weighted - torch.logsumexp(weighted, dim=1, keepdim=True)
-
-
-def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20, min_dist: float = 0.0,
-             n_components: int | None = None, covariance_type: str = "full", n_init: int = 10,
-             verbose: int = 0) -> tuple[np.ndarray, GaussianMixture]:
-    """N2D's manifold step: UMAP of the codes ``Z`` (n, latent_dim) to ``n_components``
-    (default ``n_clusters``) dimensions, then a Gaussian mixture there (best likelihood of
-    ``n_init`` starts). Returns the manifold positions ``(n, n_components)`` float32 and the
-    fitted mixture."""
-    try:
-        import umap
-    except ImportError:  # pragma: no cover - umap-learn is a dependency
-        raise DeepclustError("N2D needs umap-learn: pip install umap-learn") from None
-    n = Z.shape[0]
-    reducer = umap.UMAP(
-        n_components=min(n_components or n_clusters, n - 2),
-        n_neighbors=min(n_neighbors, n - 1),
-        min_dist=min_dist,
-        random_state=seed,
-        n_jobs=1,  # a seeded UMAP runs single-threaded anyway; saying so avoids its warning
-        verbose=bool(verbose),
-    )
-    threads = torch.get_num_threads()
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # umap-learn prints its progress
-            E = reducer.fit_transform(Z).astype(np.float32)
-    finally:  # numba's OpenMP start-up resets torch's thread count to the number of cores
-        torch.set_num_threads(threads)
-    # several starts, best likelihood: one start sometimes merges two clusters
-    gmm = GaussianMixture(n_clusters, covariance_type=covariance_type, n_init=n_init, random_state=seed).fit(E)
-    return E, gmm
 
 
 class N2D(DeepClusterer):
@@ -98,6 +48,8 @@ class N2D(DeepClusterer):
     for other data, where there is no such augmentation. ``epochs=0`` gives the published method.
     """
 
+    default_pretrain_epochs = 30
+
     #: files saved before self-labelling existed hold N2D's own partition
     _params_before_they_existed = {"epochs": 0}
 
@@ -115,7 +67,7 @@ class N2D(DeepClusterer):
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
-        pretrain_epochs: int = 30,
+        pretrain_epochs: int | str = "auto",
         batch_size: int = 64,
         lr: float = 1e-3,
         input_scaling: str = "auto",
@@ -167,19 +119,13 @@ class N2D(DeepClusterer):
             raise DeepclustError(f"epochs (self-labelling) must be >= 0, got {self.epochs}")
 
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
-        E, gmm = umap_gmm(Z.cpu().numpy(), self.n_clusters, seed, n_neighbors=self.n_neighbors,
-                          min_dist=self.min_dist, n_components=self.n_components,
-                          covariance_type=self.covariance_type, n_init=self.n_init, verbose=self.verbose)
-        precisions = gmm.precisions_cholesky_
-        if self.covariance_type == "diag":
-            precisions = np.stack([np.diag(p) for p in precisions])
-        as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=Z.device)
+        E, self._mixture, _ = umap_gmm(
+            Z.cpu().numpy(), self.n_clusters, seed, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
+            n_components=self.n_components, covariance_type=self.covariance_type, n_init=self.n_init,
+            device=Z.device)
         self._head = None
         self._latent_train = Z.clone()
-        self._manifold_train = as_tensor(E)
-        self._gmm_weights = as_tensor(gmm.weights_)
-        self._gmm_means = as_tensor(gmm.means_)
-        self._gmm_precisions_cholesky = as_tensor(precisions)
+        self._manifold_train = torch.as_tensor(E, device=Z.device)
         self._mixture_labels = self._assign(Z)
         self._set_centers(Z, self._mixture_labels)
 
@@ -196,7 +142,7 @@ class N2D(DeepClusterer):
         if int(self.epochs) == 0 or not self._fitted_on_images():
             return 0
         network = self.autoencoder_.network_
-        head = torch.nn.Linear(self.autoencoder_.latent_dim, self.n_clusters).to(Xt.device)
+        head = torch.nn.Linear(self.autoencoder_.latent_dim_, self.n_clusters).to(Xt.device)
         self._init_head(head)
 
         def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -232,8 +178,7 @@ class N2D(DeepClusterer):
     def _adopt_head(self, head: torch.nn.Linear) -> None:
         """Assign by ``head`` from now on; the mixture's inference path is no longer needed."""
         self._head = head
-        for name in self.MIXTURE:
-            delattr(self, f"_{name}")
+        del self._latent_train, self._manifold_train, self._mixture
 
     def _manifold(self, Z: torch.Tensor) -> torch.Tensor:
         """Manifold positions ``(n, n_components)`` of codes ``Z`` via their training neighbours."""
@@ -253,8 +198,7 @@ class N2D(DeepClusterer):
     def _log_resp(self, Z: torch.Tensor) -> torch.Tensor:
         if self._head is not None:
             return torch.log_softmax(self._head(Z), dim=1)
-        return gaussian_log_resp(self._manifold(Z), self._gmm_weights, self._gmm_means,
-                                 self._gmm_precisions_cholesky)
+        return self._mixture.log_resp(self._manifold(Z))
 
     def _assign(self, Z: torch.Tensor) -> torch.Tensor:
         return self._log_resp(Z).argmax(dim=1)
@@ -265,14 +209,13 @@ class N2D(DeepClusterer):
         return self._log_resp(self._embed(X)).exp().cpu().numpy()
 
     # --- persistence -------------------------------------------------------------------------
-    MIXTURE = ("latent_train", "manifold_train", "gmm_weights", "gmm_means", "gmm_precisions_cholesky")
-
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         tensors = super()._state_tensors()
         if self._head is not None:
             tensors.update({f"head.{k}": v for k, v in self._head.state_dict().items()})
         else:
-            tensors.update({name: getattr(self, f"_{name}") for name in self.MIXTURE})
+            tensors.update(latent_train=self._latent_train, manifold_train=self._manifold_train,
+                           **self._mixture.tensors("gmm_"))
         return tensors
 
     def _state_fitted(self) -> dict:
@@ -282,7 +225,7 @@ class N2D(DeepClusterer):
 
     def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
         super()._restore(tensors, fitted)
-        n, k, d = fitted["n_samples"], self.n_clusters, self.autoencoder_.latent_dim
+        n, k, d = fitted["n_samples"], self.n_clusters, self.autoencoder_.latent_dim_
         device = self._centers.device
         self._head = None
         if fitted.get("self_labelled", False):
@@ -291,12 +234,6 @@ class N2D(DeepClusterer):
             self._head = head.to(device).eval()
             return
         m = int(fitted["n_components"])
-        shapes = {
-            "latent_train": (n, d),
-            "manifold_train": (n, m),
-            "gmm_weights": (k,),
-            "gmm_means": (k, m),
-            "gmm_precisions_cholesky": (k, m, m),
-        }
-        for name, shape in shapes.items():
-            setattr(self, f"_{name}", expect_tensor(tensors, name, shape).to(device))
+        self._latent_train = expect_tensor(tensors, "latent_train", (n, d)).to(device)
+        self._manifold_train = expect_tensor(tensors, "manifold_train", (n, m)).to(device)
+        self._mixture = TensorMixture.from_tensors(tensors, "gmm_", k, m, device)

@@ -10,10 +10,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..base import DeepClusterer, check_draw, expect_tensor
+from ..cluster import umap_gmm
 from ..exceptions import DeepclustError
 from ..training import Phase, draw_seed, run_phase
 from .autoencoder import reconstruction_loss
-from .n2d import umap_gmm
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -105,7 +105,7 @@ class VaDE(DeepClusterer):
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
-        pretrain_epochs: int = 20,
+        pretrain_epochs: int | str = "auto",
         batch_size: int = 64,
         lr: float = 1e-3,
         input_scaling: str = "auto",
@@ -158,8 +158,8 @@ class VaDE(DeepClusterer):
                                   n_init=self.n_init, random_state=seed).fit(Z_np)
             weights, means, covariances = gmm.weights_, gmm.means_, gmm.covariances_
         else:
-            E, mixture = umap_gmm(Z_np, self.n_clusters, seed, verbose=self.verbose)
-            weights, means, covariances = cluster_moments(Z_np, mixture.predict(E), self.n_clusters,
+            _, _, labels = umap_gmm(Z_np, self.n_clusters, seed)
+            weights, means, covariances = cluster_moments(Z_np, labels, self.n_clusters,
                                                           self.covariance_type)
         as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=Z.device)
         self._prior_logits = as_tensor(np.log(weights))
@@ -298,7 +298,7 @@ class VaDE(DeepClusterer):
     def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
         super()._restore(tensors, fitted)
         self.noise_variance_ = float(fitted["noise_variance_"])
-        k, d = self.n_clusters, self.autoencoder_.latent_dim
+        k, d = self.n_clusters, self.autoencoder_.latent_dim_
         device = self._centers.device
         self._prior_logits = expect_tensor(tensors, "prior_logits", (k,)).to(device)
         shape = (k, d) if self.covariance_type == "diag" else (k, d, d)

@@ -1,0 +1,321 @@
+"""Real-data benchmark: deepclust's default, called as a user calls it, beside what a user tries first.
+
+For every dataset and seed, in one run:
+
+- the baselines, on the features deepclust's own preprocessing gives (``deepclust.data.featurize``:
+  standardised and one-hot table columns, sentence embeddings, audio features, pixels in [0, 1]):
+  k-means (10 restarts) on the standardised features, a full-covariance Gaussian mixture (3
+  starts; on a 50-component PCA when there are more than 50 features), UMAP (20 neighbours,
+  ``min_dist=0``, ``n_clusters`` dimensions) + a full-covariance mixture (10 starts), and for text
+  k-means on the unstandardised sentence embeddings;
+- ``deepclust fit PATH -k K --seed S`` with nothing else (``--label-column`` only to score it), run
+  through the command-line entry point in this process (numba compiles UMAP once per process, so
+  the first UMAP of the run is slower: its dataset is listed first and that is said in the table);
+- ``-k auto``'s choice of the number of clusters (``deepclust.cluster.choose_n_clusters`` on the same
+  features, as ``deepclust fit -k auto`` calls it).
+
+Writes ``results/realdata.json`` (every run) and ``results/realdata.md`` (means ± std over seeds).
+
+    python benchmarks/realdata.py [--seeds 0 1 2] [--datasets iris wine ...]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "data" / "real"
+CACHE = HERE / "cache" / "real"
+RESULTS = HERE / "results"
+
+TABLES = {"crabs": "group", "glass": "type", "olive": "region", "oils": "class", "scat": "Species", "biopsy": "class"}
+#: spoken words: the label; each said by every voice at every speed and pitch
+WORDS = ("red", "green", "blue", "yellow", "horse", "tiger", "rabbit", "monkey")
+VOICES = ("en-gb", "en-us", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp")
+VARIANTS = ("", "+f3")
+SPEEDS = (140, 185)
+PITCHES = (35, 70)
+
+
+def _sklearn_csv(name: str) -> Path:
+    from sklearn import datasets
+
+    path = CACHE / f"{name}.csv"
+    if not path.exists():
+        loader = {"iris": datasets.load_iris, "wine": datasets.load_wine,
+                  "breast_cancer": datasets.load_breast_cancer}[name]
+        frame = loader(as_frame=True).frame
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    return path
+
+
+def _digits_array() -> tuple[Path, Path]:
+    from sklearn.datasets import load_digits
+
+    X_path, y_path = CACHE / "digits.npy", CACHE / "digits-labels.csv"
+    if not X_path.exists():
+        digits = load_digits()
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.save(X_path, digits.data.astype(np.float32))
+        y_path.write_text("label\n" + "\n".join(str(int(v)) for v in digits.target) + "\n")
+    return X_path, y_path
+
+
+def _digits_pngs() -> Path:
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    root = CACHE / "digits-png"
+    if not (root / ".complete").exists():
+        digits = load_digits()
+        for i, (image, label) in enumerate(zip(digits.images, digits.target)):
+            folder = root / str(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.round(image * 255 / 16).astype(np.uint8), mode="L").save(folder / f"{i:04d}.png")
+        (root / ".complete").touch()
+    return root
+
+
+def _speech() -> Path:
+    root = CACHE / "speech"
+    if (root / ".complete").exists():
+        return root
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("the speech set needs espeak-ng (apt-get install espeak-ng); make bench-real installs it")
+    for word in WORDS:
+        folder = root / word
+        folder.mkdir(parents=True, exist_ok=True)
+        for voice in VOICES:
+            for variant in VARIANTS:
+                for speed in SPEEDS:
+                    for pitch in PITCHES:
+                        name = f"{voice}{variant.replace('+', '-')}-s{speed}-p{pitch}.wav"
+                        subprocess.run(["espeak-ng", "-v", voice + variant, "-s", str(speed), "-p", str(pitch),
+                                        "-w", str(folder / name), word], check=True)
+    (root / ".complete").touch()
+    return root
+
+
+def datasets() -> dict[str, dict]:
+    """Every dataset: the CLI arguments that fit it, and what featurize needs to read it alike."""
+    found = {}
+    for name, label in TABLES.items():
+        found[name] = {"cli": [str(SHARED / f"{name}.csv"), "--label-column", label],
+                       "featurize": (SHARED / f"{name}.csv", {"label_column": label}), "modality": "table"}
+    for name in ("iris", "wine", "breast_cancer"):
+        path = _sklearn_csv(name)
+        found[name] = {"cli": [str(path), "--label-column", "target"],
+                       "featurize": (path, {"label_column": "target"}), "modality": "table"}
+    X_path, y_path = _digits_array()
+    found["digits"] = {"cli": [str(X_path), "--labels", str(y_path)], "featurize": (X_path, {}),
+                       "labels": y_path, "modality": "array"}
+    png = _digits_pngs()
+    found["digits-png"] = {"cli": [str(png)], "featurize": (png, {}), "modality": "images"}
+    found["mnist-sample"] = {"cli": [], "featurize": None, "modality": "images"}
+    text = SHARED / "stdlib_docstrings.csv"
+    found["stdlib-docstrings"] = {"cli": [str(text), "--label-column", "package", "--text-column", "text"],
+                                  "featurize": (text, {"label_column": "package", "text_column": "text"}),
+                                  "modality": "text"}
+    speech = _speech()
+    found["spoken-words"] = {"cli": [str(speech)], "featurize": (speech, {}), "modality": "audio"}
+    return found
+
+
+def features(spec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The features and labels deepclust's preprocessing gives, for the baselines."""
+    import pandas as pd
+
+    from deepclust.data.featurize import featurize
+    from deepclust.datasets import load_mnist_sample
+
+    if spec["featurize"] is None:
+        X, y = load_mnist_sample()
+        return X.reshape(len(X), -1).astype(np.float32), y
+    path, kwargs = spec["featurize"]
+    data = featurize(path, **kwargs)
+    y = data.y
+    if "labels" in spec:
+        y = pd.read_csv(spec["labels"])["label"].to_numpy()
+    return np.asarray(data.X, np.float32).reshape(len(data.X), -1), np.asarray(y)
+
+
+def baselines(X: np.ndarray, k: int, seed: int, modality: str) -> dict[str, tuple[np.ndarray, float]]:
+    """Each baseline's labels and seconds."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+    from sklearn.preprocessing import StandardScaler
+
+    from deepclust.cluster import umap_embedding
+
+    out = {}
+    start = time.perf_counter()
+    Xs = StandardScaler().fit_transform(X)
+    out["kmeans"] = (KMeans(k, n_init=10, random_state=seed).fit_predict(Xs), time.perf_counter() - start)
+    start = time.perf_counter()
+    Xg = Xs if Xs.shape[1] <= 50 else PCA(50, random_state=seed).fit_transform(Xs)
+    gmm = GaussianMixture(k, covariance_type="full", n_init=3, reg_covar=1e-4, random_state=seed)
+    out["gmm"] = (gmm.fit_predict(Xg), time.perf_counter() - start)
+    start = time.perf_counter()
+    E = umap_embedding(Xs, k, seed, n_neighbors=20, min_dist=0.0)
+    out["umap-gmm"] = (GaussianMixture(k, covariance_type="full", n_init=10, random_state=seed).fit_predict(E),
+                       time.perf_counter() - start)
+    if modality == "text":
+        start = time.perf_counter()
+        out["embed-kmeans"] = (KMeans(k, n_init=10, random_state=seed).fit_predict(X), time.perf_counter() - start)
+    return out
+
+
+def run_cli(args: list[str], out: Path) -> dict:
+    """``deepclust fit ARGS --out OUT --quiet`` through the CLI's entry point; its metrics,
+    selection and wall time."""
+    from deepclust import cli
+
+    start = time.perf_counter()
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            cli.main(["fit", *args, "--out", str(out), "--quiet"])
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise RuntimeError(f"deepclust fit {' '.join(args)} failed: {stderr.getvalue()[-2000:]}") from None
+    seconds = time.perf_counter() - start
+    metrics = json.loads((out / "metrics.json").read_text())
+    selection = json.loads((out / "selection.json").read_text()) if (out / "selection.json").exists() else None
+    warned = [line for line in stderr.getvalue().splitlines() if line.startswith("warning:")]
+    return {"acc": metrics["acc"], "nmi": metrics["nmi"], "ari": metrics["ari"], "seconds": seconds,
+            "selection": selection, "warnings": warned}
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+
+def write_tables(runs: list[dict], meta: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "realdata.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    names = list(dict.fromkeys(r["dataset"] for r in runs))
+    columns = ["kmeans", "gmm", "umap-gmm", "embed-kmeans", "deepclust"]
+    lines = [
+        "# Real-data benchmark: deepclust's default beside the baselines",
+        "",
+        f"Command: `{meta['command']}`. Machine: {meta['machine']}; torch {meta['torch']}; seeds "
+        f"{meta['seeds']}; wall time {meta['wall_minutes']:.1f} min. deepclust runs `deepclust fit DATA -k K "
+        "--seed S` with its defaults (method auto), inside this process; baselines use the same features "
+        "(see benchmarks/realdata.py). ACC is Hungarian-matched; mean ± std over seeds.",
+        "",
+        "## ACC",
+        "",
+        "| dataset | n | K | " + " | ".join(columns) + " | best baseline | margin | chosen | -k auto |",
+        "|---|---|---|" + "---|" * (len(columns) + 4),
+    ]
+    summary = {"margins": [], "ok": 0, "k_exact": 0, "k_close": 0}
+    for name in names:
+        rows = [r for r in runs if r["dataset"] == name]
+        first = rows[0]
+        cells, means = [], {}
+        for column in columns:
+            accs = [r["results"][column]["acc"] for r in rows if column in r["results"]]
+            if accs:
+                means[column] = float(np.mean(accs))
+                cells.append(_mean_std(accs))
+            else:
+                cells.append("–")
+        best = max(v for c, v in means.items() if c != "deepclust")
+        margin = means["deepclust"] - best
+        summary["margins"].append(margin)
+        summary["ok"] += margin >= -0.01
+        chosen = ", ".join(r["results"]["deepclust"]["selection"]["chosen"] for r in rows
+                           if r["results"]["deepclust"]["selection"])
+        ks = [r["k_auto"] for r in rows]
+        summary["k_exact"] += int(np.median(ks)) == first["k"]
+        summary["k_close"] += abs(int(np.median(ks)) - first["k"]) <= 1
+        lines.append(f"| {name} | {first['n']} | {first['k']} | " + " | ".join(cells)
+                     + f" | {best:.3f} | {margin:+.3f} | {chosen} | {', '.join(map(str, ks))} |")
+    count = len(names)
+    lines += [
+        "",
+        f"deepclust within 0.01 of the best baseline (or above) on {summary['ok']} of {count} datasets; "
+        f"mean margin over the best baseline {np.mean(summary['margins']):+.3f}. `-k auto` (median over "
+        f"seeds) found the true number of classes on {summary['k_exact']} of {count}, within ±1 on "
+        f"{summary['k_close']} of {count}.",
+        "",
+        "## NMI / ARI / seconds (deepclust and the best-ACC baseline)",
+        "",
+        "| dataset | deepclust NMI | deepclust ARI | deepclust s | baseline s (kmeans / gmm / umap-gmm) |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names:
+        rows = [r for r in runs if r["dataset"] == name]
+        d = [r["results"]["deepclust"] for r in rows]
+        secs = " / ".join(f"{np.mean([r['results'][c]['seconds'] for r in rows]):.1f}"
+                          for c in ("kmeans", "gmm", "umap-gmm"))
+        lines.append(f"| {name} | {_mean_std([x['nmi'] for x in d])} | {_mean_std([x['ari'] for x in d])} | "
+                     f"{np.mean([x['seconds'] for x in d]):.1f} | {secs} |")
+    lines += ["", f"The first UMAP of the run (dataset {names[0]}) includes numba's compilation.", ""]
+    (RESULTS / "realdata.md").write_text("\n".join(lines))
+
+
+def _machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or platform.machine())
+    return f"{model}, {torch.get_num_threads()} torch threads, no GPU" if not torch.cuda.is_available() else model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--datasets", nargs="+", default=None)
+    args = parser.parse_args()
+    torch.set_flush_denormal(True)  # before torch's worker threads start, as the CLI does
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    from deepclust.cluster import choose_n_clusters
+    from deepclust.metrics import evaluate
+
+    specs = datasets()
+    chosen = args.datasets or list(specs)
+    unknown = sorted(set(chosen) - set(specs))
+    if unknown:
+        raise SystemExit(f"unknown datasets {unknown}; known: {', '.join(specs)}")
+    started = time.perf_counter()
+    runs = []
+    for name in chosen:
+        spec = specs[name]
+        X, y = features(spec)
+        _, y_index = np.unique(y.astype(str), return_inverse=True)
+        k = int(y_index.max() + 1)
+        for seed in args.seeds:
+            results = {}
+            for method, (labels, seconds) in baselines(X, k, seed, spec["modality"]).items():
+                results[method] = {**evaluate(y_index, labels), "seconds": seconds}
+            out = CACHE / "runs" / f"{name}-seed{seed}"
+            results["deepclust"] = run_cli([*spec["cli"], "-k", str(k), "--seed", str(seed)], out)
+            scaling = "none" if spec["modality"] in ("table", "text") else "auto"
+            k_auto, _ = choose_n_clusters(X, (2, 30), seed, input_scaling=scaling)
+            runs.append({"dataset": name, "seed": seed, "n": int(len(X)), "k": k, "k_auto": int(k_auto),
+                         "results": results})
+            line = " ".join(f"{m} {r['acc']:.3f}" for m, r in results.items())
+            print(f"{name} seed {seed}: {line}; k auto {k_auto}", flush=True)
+        meta = {
+            "command": "python benchmarks/realdata.py " + " ".join(sys.argv[1:]),
+            "machine": _machine(),
+            "torch": torch.__version__, "seeds": args.seeds, "wall_minutes": (time.perf_counter() - started) / 60,
+        }
+        write_tables(runs, meta)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""method="auto": candidates, the consensus choice, n_clusters="auto", and API = CLI."""
+import json
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.preprocessing import StandardScaler
+
+import deepclust
+from deepclust import AEGMM, AutoClusterer, DeepclustError, cluster_accuracy
+from deepclust.base import MIN_PRETRAIN_STEPS, resolve_pretrain_epochs
+from deepclust.cli import main
+from deepclust.cluster import choose_n_clusters
+from deepclust.cluster.number import k_candidates
+from deepclust.data.featurize import featurize
+
+#: three plain topics, 15 short documents each
+TOPICS = {
+    "cooking": ["Stir the onions in butter until golden", "Bake the bread in a hot oven for forty minutes",
+                "Season the soup with salt, pepper and fresh thyme", "Whisk the eggs with sugar for the cake",
+                "Simmer the tomato sauce for an hour", "Roast the chicken with garlic and lemon",
+                "Knead the dough until it is smooth", "Grill the vegetables and drizzle olive oil",
+                "Chop the parsley finely for the salad", "Fry the potatoes until they are crisp",
+                "Marinate the beef overnight in wine", "Boil the pasta in plenty of salted water",
+                "Melt the chocolate gently over warm water", "Slice the apples thinly for the pie",
+                "Toast the spices before grinding them"],
+    "football": ["The striker scored twice in the second half", "The goalkeeper saved a penalty in extra time",
+                 "The coach changed the team's formation at half time", "Fans filled the stadium for the derby",
+                 "The referee showed a red card to the defender", "Their midfield controlled the whole match",
+                 "The winger crossed the ball into the box", "The club signed a young forward this summer",
+                 "A late header won the cup final", "The league table is tight at the top",
+                 "The captain lifted the trophy after the game", "The team trained hard before the away match",
+                 "An offside flag cancelled the equaliser", "The manager praised the players' pressing",
+                 "The transfer window closes on Friday"],
+    "astronomy": ["The telescope observed a distant spiral galaxy", "Jupiter's moons orbit the giant planet",
+                  "A comet's tail points away from the sun", "Astronomers found a planet around a red dwarf",
+                  "The supernova outshone its entire galaxy", "Saturn's rings are made of ice and rock",
+                  "A black hole bends the light of nearby stars", "The probe sent images from the surface of Mars",
+                  "Meteor showers peak in the middle of August", "The nebula is a nursery of newborn stars",
+                  "Neutron stars spin hundreds of times a second", "The eclipse darkened the sky at noon",
+                  "Light from that quasar left it billions of years ago", "The space station orbits the Earth",
+                  "Venus is the hottest planet in the solar system"],
+}
+
+
+def test_tiny_text_comes_out_as_clean_as_kmeans_on_the_same_embeddings(tmp_path):
+    docs = [(text, topic) for topic, texts in TOPICS.items() for text in texts]
+    path = tmp_path / "docs.csv"
+    path.write_text("text,topic\n" + "".join(f'"{t}",{topic}\n' for t, topic in docs))
+    data = featurize(path, label_column="topic", text_column="text")
+    assert data.X.shape == (45, 384)  # the sentence-embedding backend, not TF-IDF
+    _, y = np.unique(data.y, return_inverse=True)
+    kmeans = cluster_accuracy(y, KMeans(3, n_init=10, random_state=0).fit_predict(data.X))
+    model = AutoClusterer(3, input_scaling="none", random_state=0).fit(data.X)
+    assert kmeans == 1.0
+    assert cluster_accuracy(y, model.labels_) >= kmeans
+    assert set(model.candidates_) == {"kmeans", "umap-gmm", "n2d"}  # 384 features: no full GMM
+
+
+def test_small_table_where_the_autoencoder_cannot_help_does_not_lose_to_kmeans():
+    """Three round, overlapping Gaussian clusters in 4 dimensions (k-means' own model)."""
+    X, y = make_blobs(150, n_features=4, centers=3, cluster_std=2.5, random_state=3)
+    kmeans = cluster_accuracy(y, KMeans(3, n_init=10, random_state=0).fit_predict(StandardScaler().fit_transform(X)))
+    for seed in (0, 1):
+        model = AutoClusterer(3, random_state=seed).fit(X)
+        assert cluster_accuracy(y, model.labels_) >= kmeans - 0.02, model.selection_
+
+
+def test_consensus_picks_the_candidate_the_others_agree_with(blobs):
+    X, y = blobs
+    model = AutoClusterer(4, candidates=("kmeans", "gmm", "umap-gmm"), random_state=0).fit(X)
+    assert cluster_accuracy(y, model.labels_) == 1.0
+    assert model.chosen_ == "kmeans"  # all three agree exactly: the tie goes to the first
+    assert all(entry["score"] == 1.0 for entry in model.candidates_.values())
+    assert model.selection_.startswith("kmeans: highest mean NMI with the other candidates")
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    np.testing.assert_array_equal(model.candidate_labels_["kmeans"], model.labels_)
+    assert model.transform(X).shape == X.shape  # k-means needs no network: the scaled features
+
+
+@pytest.mark.parametrize("sizes", [(40, 80, 120, 160), (60, 60, 150, 300, 90, 45)])
+def test_k_auto_finds_the_number_of_well_separated_blobs(sizes):
+    X, _ = make_blobs(list(sizes), n_features=6, cluster_std=0.6, center_box=(-20, 20), random_state=1)
+    k, scores = choose_n_clusters(X, (2, 30), seed=0)
+    assert k == len(sizes)
+    assert list(scores) == list(range(2, 31))
+    model = AutoClusterer("auto", candidates=("kmeans",), random_state=0).fit(X)
+    assert model.n_clusters_ == len(sizes) == max(model.k_scores_, key=model.k_scores_.get)
+
+
+def test_k_candidates_are_capped_by_the_data_and_checked():
+    assert k_candidates((2, 30), 95) == range(2, 10)
+    with pytest.raises(DeepclustError, match=r"k_range must satisfy 2 <= low <= high, got \(5, 3\)"):
+        k_candidates((5, 3), 1000)
+    with pytest.raises(DeepclustError, match="n_clusters='auto' needs at least 20 samples to compare 2 or more"):
+        k_candidates((2, 30), 15)
+
+
+def test_unknown_candidate_is_refused(blobs):
+    with pytest.raises(DeepclustError, match="candidates must be 'auto' or names from kmeans, gmm, umap-gmm, n2d; got"):
+        AutoClusterer(4, candidates=("kmeans", "spectral")).fit(blobs[0])
+
+
+def test_api_and_cli_agree_on_a_seed(tmp_path, blobs):
+    X, _ = blobs
+    np.save(tmp_path / "X.npy", X[:200])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(tmp_path / "X.npy"), "-k", "4", "--seed", "3", "--quiet", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 0
+    cli_labels = np.loadtxt(tmp_path / "out" / "labels.csv", delimiter=",", skiprows=1, dtype=int)[:, 1]
+    model = AutoClusterer(4, random_state=3).fit(X[:200])
+    np.testing.assert_array_equal(cli_labels, model.labels_)
+    selection = json.loads((tmp_path / "out" / "selection.json").read_text())
+    assert selection["chosen"] == model.chosen_
+    assert {k: v["score"] for k, v in selection["candidates"].items()} == {k: v["score"] for k, v in model.candidates_.items()}
+    loaded = deepclust.load(tmp_path / "out" / "model")
+    assert isinstance(loaded, AutoClusterer) and loaded.chosen_ == model.chosen_
+    np.testing.assert_array_equal(loaded.predict(X[200:]), model.predict(X[200:]))
+
+
+def test_cli_k_auto_records_the_criterion(tmp_path, capsys):
+    X, _ = make_blobs([50, 70, 90], n_features=5, cluster_std=0.5, center_box=(-15, 15), random_state=2)
+    np.save(tmp_path / "X.npy", X.astype(np.float32))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(tmp_path / "X.npy"), "-k", "auto", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 0
+    selection = json.loads((tmp_path / "out" / "selection.json").read_text())
+    assert selection["n_clusters"] == 3
+    assert max(selection["k_scores"], key=selection["k_scores"].get) == "3"
+    assert "3 chosen (highest silhouette)" in capsys.readouterr().out
+
+
+def test_cli_k_auto_needs_method_auto(tmp_path, capsys):
+    np.save(tmp_path / "X.npy", np.zeros((50, 3), np.float32))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(tmp_path / "X.npy"), "-k", "auto", "--method", "dec", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: --n-clusters auto needs --method auto (method 'dec' needs a number)\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_ae_gmm_without_network_is_a_gaussian_mixture_on_the_features(blobs, tmp_path):
+    X, y = blobs
+    model = AEGMM(4, architecture="none", random_state=0).fit(X)
+    assert cluster_accuracy(y, model.labels_) == 1.0
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(axis=1), model.labels_)
+    assert model.autoencoder_.latent_dim_ == 20 and model.autoencoder_.history_ == []
+    model.save(tmp_path / "m")
+    np.testing.assert_array_equal(deepclust.load(tmp_path / "m").predict_proba(X), proba)
+
+
+def test_pretrain_epochs_auto_gives_enough_steps_and_a_short_choice_is_warned_about():
+    assert resolve_pretrain_epochs("auto", 30, 70_000, 64) == 30
+    assert resolve_pretrain_epochs("auto", 20, 200, 64) == MIN_PRETRAIN_STEPS // 4  # 4 steps an epoch
+    with pytest.warns(UserWarning, match=r"pretrain_epochs=5 gives the autoencoder only 145 optimiser steps on "
+                                         r"1797 samples \(batch 64\); .* pretrain_epochs='auto' would use 18"):
+        assert resolve_pretrain_epochs(5, 10, 1797, 64) == 5
+    with pytest.raises(DeepclustError, match="pretrain_epochs must be 'auto' or an integer >= 0, got -1"):
+        resolve_pretrain_epochs(-1, 20, 100, 64)
