@@ -17,6 +17,7 @@ import pytest
 from PIL import Image as PIL
 from typer.testing import CliRunner
 
+import deepclust
 from deepclust import cli
 from deepclust.methods import REGISTRY
 
@@ -153,6 +154,53 @@ def test_evaluate_accepts_fit_labels(fitted, data_dir):
     assert table.exit_code == 0
     for key in ("ACC", "NMI", "ARI", "purity"):
         assert key in table.stdout
+
+
+def test_labels_carry_the_id_column_and_the_confidence(data_dir, tmp_path):
+    """A table's ID column comes back beside the clusters, so they join to the user's rows; a
+    method with soft assignments adds the assigned cluster's probability; predict does the same."""
+    table = pd.read_csv(data_dir / "blobs.csv")
+    table.insert(0, "sample_id", [f"s{i:03d}" for i in range(len(table))])
+    table.to_csv(tmp_path / "with_ids.csv", index=False)
+    out = tmp_path / "run"
+    result = invoke("fit", tmp_path / "with_ids.csv", "--method", "n2d", "-k", "3", "--label-column", "label",
+                    "--out", out, *TINY)
+    assert result.exit_code == 0, result.stderr
+    labels = pd.read_csv(out / "labels.csv")
+    assert list(labels.columns) == ["sample_id", "index", "cluster", "confidence"]
+    assert labels["sample_id"].tolist() == table["sample_id"].tolist()
+    model = deepclust.load(out / "model")
+    X = model.preprocessing_.transform(table.drop(columns=["label"]), "t")
+    np.testing.assert_allclose(labels["confidence"], model.predict_proba(X).max(axis=1), atol=1e-4)
+    assert (labels["confidence"] > 0.3).all() and (labels["confidence"] <= 1).all()
+    predicted = tmp_path / "new.csv"
+    assert invoke("predict", out / "model", tmp_path / "with_ids.csv", "--label-column", "label",
+                  "--out", predicted).exit_code == 0
+    again = pd.read_csv(predicted)
+    assert list(again.columns) == ["sample_id", "index", "cluster", "confidence"]
+    np.testing.assert_array_equal(again["cluster"], labels["cluster"])
+
+
+def test_evaluate_label_column_and_a_feature_refused(tmp_path):
+    """A data table as the truth: its label column by name; a measured column is refused."""
+    rng = np.random.default_rng(0)
+    species = np.repeat(["setosa", "versicolor", "virginica"], 40)
+    table = pd.DataFrame({"sepal_len": rng.normal(5.8, 0.8, 120).round(2), "species": species,
+                          "width": rng.normal(3, 0.4, 120)})
+    table.to_csv(tmp_path / "data.csv", index=False)
+    pred = tmp_path / "labels.csv"
+    pd.DataFrame({"index": range(120), "cluster": np.repeat([2, 0, 1], 40)}).to_csv(pred, index=False)
+    result = invoke("evaluate", tmp_path / "data.csv", pred, "--label-column", "species", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["acc"] == 1.0
+    assert_user_error(invoke("evaluate", tmp_path / "data.csv", pred, "--label-column", "sepal_len"),
+                      f"{tmp_path / 'data.csv'}: column 'sepal_len' looks like a continuous feature (",
+                      "distinct values in 120 rows, fractional numbers), not class labels; name the label "
+                      "column with --label-column")
+    assert_user_error(invoke("evaluate", tmp_path / "data.csv", pred),  # the last column, 'width'
+                      "the labels column looks like a continuous feature")
+    assert_user_error(invoke("evaluate", tmp_path / "data.csv", pred, "--label-column", "kind"),
+                      "no column 'kind' in the header; columns are sepal_len, species, width")
 
 
 def test_evaluate_length_mismatch(data_dir, tmp_path):

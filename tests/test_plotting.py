@@ -95,3 +95,30 @@ def test_save_png_is_atomic(tmp_path, rng):
     target = plotting.save_png(data, tmp_path / "e.png")
     assert target.read_bytes() == data
     assert [p.name for p in tmp_path.iterdir()] == ["e.png"]  # no temporary file left
+
+
+class _Scaled:
+    """What samples_grid reads of a fitted model: its input scaling."""
+
+    def __init__(self, scaling, offset, scale):
+        import torch
+
+        self.input_scaling_ = scaling
+        self._input_offset, self._input_scale = torch.tensor(offset), torch.tensor(scale)
+
+
+def test_samples_grid_keeps_the_data_range_so_grey_noise_looks_grey(rng, monkeypatch):
+    """An untrained generator's output (values 0.42-0.54) is drawn on the data's [0, 1], not
+    stretched to black and white; 64 samples without clusters make an 8 x 8 grid."""
+    noise = rng.uniform(0.42, 0.54, (64, 12, 12))
+    grey = np.asarray(open_png(plotting.samples_grid(_Scaled("none", [0.0], [1.0]), noise)).convert("L"))
+    stretched = np.asarray(open_png(plotting.cluster_gallery(noise, np.arange(64) // 8, 8)).convert("L"))
+    assert (stretched < 20).sum() > 4 * (grey < 20).sum()  # black only in the text labels
+    seen = {}
+    monkeypatch.setattr(plotting, "cluster_gallery", lambda images, labels, n, **kw: seen.update(
+        rows=np.bincount(labels).tolist(), n=n, value_range=kw["value_range"]) or b"")
+    plotting.samples_grid(_Scaled("none", [0.0], [1.0]), noise)
+    assert seen == {"rows": [8] * 8, "n": 8, "value_range": (0.0, 1.0)}
+    plotting.samples_grid(_Scaled("standard", [0.5, 0.2], [0.1, 0.2]), noise[:5], np.array([0, 0, 1, 2, 2]))
+    assert seen["rows"] == [2, 1, 2] and seen["n"] == 10
+    assert seen["value_range"] == pytest.approx((0.2 - 0.6, 0.5 + 0.3))

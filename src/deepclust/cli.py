@@ -138,14 +138,29 @@ def _write(files: dict[Path, bytes], model: tuple[Any, Path] | None = None) -> N
         outputs.commit()
 
 
-def _labels_csv(labels: np.ndarray, index: list[str] | None = None) -> bytes:
-    """``index,cluster`` CSV: one row per sample; ``index`` defaults to 0..n-1."""
+def _labels_csv(labels: np.ndarray, index: list[str] | None = None, ids: tuple[str, list[str]] | None = None,
+                confidence: np.ndarray | None = None) -> bytes:
+    """``index,cluster`` CSV, one row per sample: ``index`` is 0..n-1 or the file/line names;
+    with ``ids`` (a table's ID column) a first column of that name holds them; with
+    ``confidence`` (the probability of the assigned cluster) a last ``confidence`` column."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", "cluster"])
-    rows = range(len(labels)) if index is None else index
-    writer.writerows(zip(rows, (int(v) for v in np.asarray(labels).ravel())))
+    columns = [range(len(labels)) if index is None else index, (int(v) for v in np.asarray(labels).ravel())]
+    header = ["index", "cluster"]
+    if ids is not None:
+        header, columns = [ids[0], *header], [ids[1], *columns]
+    if confidence is not None:
+        header, columns = [*header, "confidence"], [*columns, (f"{float(c):.4f}" for c in confidence)]
+    writer.writerow(header)
+    writer.writerows(zip(*columns))
     return buffer.getvalue().encode("utf-8")
+
+
+def _confidence(estimator, X) -> np.ndarray | None:
+    """The probability of each sample's assigned cluster, for methods with soft assignments."""
+    if not hasattr(estimator, "predict_proba"):
+        return None
+    return estimator.predict_proba(X).max(axis=1)
 
 
 def _console(stderr: bool = False):
@@ -310,6 +325,7 @@ class _Dataset:
     featurizer: Any = None
     report: list[str] = field(default_factory=list)
     texts: list[str] | None = None
+    ids: tuple[str, list[str]] | None = None
 
 
 def _bundled_sample() -> _Dataset:
@@ -335,7 +351,7 @@ def _load_dataset(
         dataset = _Dataset(
             X=loaded.X, y=loaded.y, images=loaded.modality == "images", names=loaded.names,
             source=str(data), modality=loaded.modality, featurizer=loaded.featurizer,
-            report=loaded.report, texts=loaded.texts,
+            report=loaded.report, texts=loaded.texts, ids=loaded.ids,
         )
         if loaded.modality == "table" and loaded.y is None and labels is None:
             columns = loaded.featurizer.columns_in_
@@ -504,7 +520,9 @@ def _run_fit(
     if dataset.featurizer is not None:  # saved with the model, so that predict reads data alike
         estimator.preprocessing_ = dataset.featurizer
     overview = _cluster_overview(estimator, dataset)
-    files = {LABELS_FILE: _labels_csv(estimator.labels_, dataset.names)}
+    with _estimator_errors(dataset.source):
+        confidence = _confidence(estimator, dataset.X)
+    files = {LABELS_FILE: _labels_csv(estimator.labels_, dataset.names, dataset.ids, confidence)}
     selection = _selection(estimator)
     if selection is not None:
         files[SELECTION_JSON] = (json.dumps(selection, indent=2) + "\n").encode()
@@ -770,8 +788,9 @@ def predict(
             loaded = apply_featurizer(featurizer, data, label_column=label_column, text_column=text_column)
         with _estimator_errors(str(data)):
             predicted = estimator.predict(loaded.X)
+            confidence = _confidence(estimator, loaded.X)
         _make_parent(out)
-        _write({out: _labels_csv(predicted, loaded.names)})
+        _write({out: _labels_csv(predicted, loaded.names, getattr(loaded, "ids", None), confidence)})
         line = f"wrote {len(predicted):,} cluster labels to {out}"
         if loaded.y is not None:
             from .metrics import evaluate
@@ -808,12 +827,9 @@ def sample(
         data = _samples_file(X, clusters, out.suffix.lower(), names)
         png = None
         if estimator._fitted_on_images():
-            from .plotting import generated_samples_grid
+            from .plotting import samples_grid
 
-            png = generated_samples_grid(
-                estimator, min(n, SAMPLES_PER_CLUSTER), cluster=cluster, seed=seed,
-                title=f"{type(estimator).__name__}: generated samples",
-            )
+            png = samples_grid(estimator, X, clusters, title=f"{type(estimator).__name__}: generated samples")
         files = {out: data}
         line = f"wrote {len(X):,} generated samples to {out}"
         if png is not None:
@@ -824,11 +840,28 @@ def sample(
     typer.echo(line)
 
 
+def _refuse_continuous(labels: np.ndarray, source: str, column: str | None) -> None:
+    """True labels that look like a measured feature (fractional numbers, or almost every value
+    different) are refused: scoring clusters against them gives meaningless numbers."""
+    n, distinct = len(labels), len(np.unique(labels))
+    fractional = labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels))
+    if fractional or (n >= 20 and distinct > n // 2):
+        which = f"column {column!r}" if column is not None else "the labels column"
+        raise DeepclustError(
+            f"{source}: {which} looks like a continuous feature ({distinct} distinct values in {n} rows"
+            f"{', fractional numbers' if fractional else ''}), not class labels; name the label "
+            "column with --label-column")
+
+
 @app.command("evaluate")
 def evaluate_cmd(
     true: str = typer.Argument(..., metavar="TRUE", help="File of true labels."),
     pred: str = typer.Argument(
         ..., metavar="PRED", help="File of predicted clusters (a labels.csv from 'fit' works)."
+    ),
+    label_column: Optional[str] = typer.Option(
+        None, "--label-column", help="Column of TRUE holding the labels (default: one named label, "
+        "labels, y or cluster, else the last)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
@@ -837,7 +870,9 @@ def evaluate_cmd(
         from .data.readers import read_labels
         from .metrics import evaluate
 
-        metrics = evaluate(read_labels(true), read_labels(pred))
+        y_true = read_labels(true, column=label_column)
+        _refuse_continuous(y_true, true, label_column)
+        metrics = evaluate(y_true, read_labels(pred))
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return

@@ -173,12 +173,14 @@ def cluster_gallery(
     title: str = "Samples of each cluster",
     seed: int = 0,
     row_label: str = "cluster",
+    value_range: tuple[float, float] | None = None,
 ) -> bytes:
     """One row per cluster with up to ``n_per_cluster`` of its members; PNG bytes.
 
     ``images`` is (n, h, w), (n, c, h, w) or (n, d) with ``d`` a perfect square (reshaped to a
     square grayscale image). Members are a seeded random choice; rows read "cluster k (size)"
-    (``row_label`` replaces "cluster").
+    (``row_label`` replaces "cluster"). Pixel values are shown on ``value_range`` (black to
+    white, values outside clipped), by default the range of the images shown.
     The grid is drawn as a single image, so even 50 clusters × 10 samples render quickly.
     """
     labels = np.asarray(labels).ravel()
@@ -201,8 +203,8 @@ def cluster_gallery(
     # index the (possibly memory-mapped) input only at the chosen rows
     stack = _as_image_stack(np.asarray(np.asarray(images)[flat], dtype=np.float64))
     stack = np.nan_to_num(stack)
-    lo, hi = float(stack.min()), float(stack.max())
-    stack = (stack - lo) / (hi - lo) if hi > lo else np.zeros_like(stack)
+    lo, hi = value_range if value_range is not None else (float(stack.min()), float(stack.max()))
+    stack = np.clip((stack - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(stack)
 
     h, w = stack.shape[1:3]
     colour = stack.ndim == 4
@@ -236,26 +238,52 @@ def cluster_gallery(
     return _png(fig)
 
 
+#: at most this many generated images are drawn in one grid
+MAX_GRID_IMAGES = 100
+
+
+def value_range_of(model) -> tuple[float, float]:
+    """The pixel range of the data ``model`` was fitted on, in the data's units, to draw its
+    generated images on: [0, 1] (or [0, max]) for images read as deepclust reads them, else the
+    training data's per-pixel mean ± 3 standard deviations."""
+    scaled = model if hasattr(model, "_input_offset") else model.autoencoder_
+    offset, scale = (t.detach().cpu().numpy() for t in (scaled._input_offset, scaled._input_scale))
+    if scaled.input_scaling_ in ("none", "max"):
+        return 0.0, float(np.max(scale))
+    return float(np.min(offset - 3 * scale)), float(np.max(offset + 3 * scale))
+
+
+def samples_grid(model, images: np.ndarray, clusters: np.ndarray | None = None, *,
+                 title: str = "Generated samples") -> bytes:
+    """Generated ``images`` of ``model`` drawn on the training data's pixel range
+    (:func:`value_range_of`, so that an untrained generator's grey noise looks grey); PNG bytes.
+    With ``clusters`` one row per cluster (up to 10 of its samples), else a near-square grid of
+    the first :data:`MAX_GRID_IMAGES` images."""
+    value_range = value_range_of(model)
+    if clusters is not None:
+        return cluster_gallery(images, clusters, 10, title=title, value_range=value_range)
+    images = images[:MAX_GRID_IMAGES]
+    columns = math.ceil(math.sqrt(len(images)))
+    return cluster_gallery(images, np.arange(len(images)) // columns, columns, title=title,
+                           row_label="row", value_range=value_range)
+
+
 def generated_samples_grid(
-    model, n_per_cluster: int = 10, *, title: str = "Generated samples", cluster: int | None = None,
-    seed: int = 0,
+    model, n_per_cluster: int = 10, *, title: str = "Generated samples", seed: int = 0,
 ) -> bytes:
     """Images drawn from a fitted generative model (GAN, ClusterGAN, VaDE); PNG bytes.
 
-    One row per cluster (only ``cluster`` when given), or rows of ``n_per_cluster`` for a model
-    without clusters. Every row draws with the same ``seed``, so a column shows one noise vector
-    across the clusters.
+    One row of ``n_per_cluster`` per cluster, or a square grid of ``n_per_cluster²`` for a model
+    without clusters (see :func:`samples_grid`). Every row draws with the same ``seed``, so a
+    column shows one noise vector across the clusters.
     """
     if hasattr(model, "n_clusters"):
-        clusters = [cluster] if cluster is not None else list(range(model.n_clusters))
+        clusters = list(range(model.n_clusters))
         images = np.concatenate(
             [model.sample(n_per_cluster, cluster=k, random_state=seed) for k in clusters]
         )
-        return cluster_gallery(images, np.repeat(clusters, n_per_cluster), n_per_cluster,
-                               title=title)
-    images = model.sample(n_per_cluster * 10, random_state=seed)
-    return cluster_gallery(images, np.arange(len(images)) // n_per_cluster, n_per_cluster,
-                           title=title, row_label="row")
+        return samples_grid(model, images, np.repeat(clusters, n_per_cluster), title=title)
+    return samples_grid(model, model.sample(n_per_cluster ** 2, random_state=seed), title=title)
 
 
 def _numeric(value: Any) -> float | None:
@@ -329,4 +357,5 @@ def history_plot(history: Sequence[dict], title: str = "Training history") -> by
     return _png(fig)
 
 
-__all__ = ["MAX_POINTS", "cluster_gallery", "embedding_plot", "history_plot", "save_png"]
+__all__ = ["MAX_POINTS", "cluster_gallery", "embedding_plot", "generated_samples_grid", "history_plot",
+           "samples_grid", "save_png", "value_range_of"]

@@ -67,7 +67,9 @@ class Featurized:
     X: float32 (n, d), or images (n, h, w) / (n, 3, h, w); y: labels or None; names: one name per
     row (file path, line or row number) or None; featurizer: what to save with the model (None for
     array files, which are used as they are); report: lines saying what was done; texts: the
-    documents, for text; feature_names: the names of X's columns, for tables with a header.
+    documents, for text; feature_names: the names of X's columns, for tables with a header;
+    ids: ``(column, values)`` of a table's ID column (one dropped as ID-like), so that results can
+    be joined back to the user's rows.
     """
 
     X: np.ndarray
@@ -79,6 +81,13 @@ class Featurized:
     report: list[str] = field(default_factory=list)
     texts: list[str] | None = None
     feature_names: list[str] | None = None
+    ids: tuple[str, list[str]] | None = None
+
+
+def _id_values(df: pd.DataFrame, dropped: dict[str, str]) -> tuple[str, list[str]] | None:
+    """The first column of ``df`` that the table preprocessing dropped as ID-like, and its values."""
+    name = next((c for c, why in dropped.items() if why.startswith("ID-like") and c in df.columns), None)
+    return None if name is None else (name, df[name].astype(str).tolist())
 
 
 def detect_modality(path: str | os.PathLike, text_column: str | None = None) -> tuple[str, str]:
@@ -178,7 +187,7 @@ def featurize(
         X = table.fit_transform(df, shown)
         report += table.report_ + [f"ignored '{c}' (--ignore-columns)" for c in ignored]
         return Featurized(X, y, "table", shown, table, None, report,
-                          feature_names=table.feature_names_out_)
+                          feature_names=table.feature_names_out_, ids=_id_values(df, table.dropped_))
     if text_column is None:
         _no_label_column(label_column, shown)
     documents = read_documents(p, shown, text_column, label_column)
@@ -218,7 +227,8 @@ def apply_featurizer(featurizer, path: str | os.PathLike, *, label_column: str |
             )
         df, has_header = _table_frame(p, shown)
         df, y = take_label_column(df, shown, label_column, has_header)
-        return Featurized(featurizer.transform(df, shown), y, kind, shown, featurizer)
+        return Featurized(featurizer.transform(df, shown), y, kind, shown, featurizer,
+                          ids=_id_values(df, featurizer.dropped_))
     column = text_column if text_column is not None else featurizer.text_column
     if column is not None and p.is_file() and p.suffix.lower() in TEXT_SUFFIXES:
         column = None  # a plain text file has no columns

@@ -181,12 +181,13 @@ def read_data(
     return LoadedData(X=X, y=y, kind="array", source=shown)
 
 
-def read_labels(path: PathLike) -> np.ndarray:
+def read_labels(path: PathLike, column: str | None = None) -> np.ndarray:
     """Read a labels file into an array of shape (n,) (int64 for whole numbers, else float or str).
 
     Accepts ``.npy`` (1-D or (n, 1)), ``.npz`` (array ``y``/``labels`` or its single array), and
-    ``.csv``/``.tsv``/``.txt`` with one column, or several of which one is named
-    label/labels/y/cluster (the last column is used otherwise). A header row is allowed.
+    ``.csv``/``.tsv``/``.txt`` with one column, or several of which ``column`` (by its header
+    name) or else the one named label/labels/y/cluster (the last column otherwise) is used. A
+    header row is allowed.
     """
     shown = str(path)
     p = Path(os.fspath(path)).expanduser()
@@ -201,12 +202,14 @@ def read_labels(path: PathLike) -> np.ndarray:
     elif suffix == ".npz":
         labels = _read_npz_labels(p, shown)
     elif suffix in (".csv", ".txt", ".tsv", ".tab"):
-        return _read_text_labels(p, shown, "\t" if suffix in (".tsv", ".tab") else None)
+        return _read_text_labels(p, shown, "\t" if suffix in (".tsv", ".tab") else None, column)
     else:
         raise DeepclustError(
             f"{shown}: unsupported labels file type {suffix or '(no suffix)'!r}; "
             "supported are .csv, .txt, .tsv, .npy, .npz"
         )
+    if column is not None:
+        raise DeepclustError(f"{shown}: a column name ({column!r}) needs a table of labels (.csv, .tsv)")
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
@@ -421,7 +424,7 @@ def _check_numeric_columns(df: pd.DataFrame, shown: str, has_header: bool) -> pd
     raise DeepclustError(f"{shown}: column '{c}' has a non-numeric value {value!r} at row {r + 1}")
 
 
-def _read_text_labels(path: Path, shown: str, sep: str | None) -> np.ndarray:
+def _read_text_labels(path: Path, shown: str, sep: str | None, column: str | None = None) -> np.ndarray:
     raw = _read_csv_checked(
         path,
         shown,
@@ -439,6 +442,11 @@ def _read_text_labels(path: Path, shown: str, sep: str | None) -> np.ndarray:
     numeric = raw.apply(_looks_numeric)
     lowered = first.str.lower()
     known = lowered.isin(LABEL_COLUMN_NAMES)
+    if column is not None:
+        if column not in set(first):
+            raise DeepclustError(f"{shown}: no column {column!r} in the header; columns are "
+                                 + ", ".join(map(str, first.tolist()[:20])))
+        known = first == column
     col = int(np.argmax(known.to_numpy())) if known.any() else raw.shape[1] - 1
     column = raw.iloc[:, col]
     rest = column.iloc[1:]
@@ -446,7 +454,7 @@ def _read_text_labels(path: Path, shown: str, sep: str | None) -> np.ndarray:
     has_header = False
     if first_row_text and raw.shape[0] > 1:
         has_header = bool(
-            known.any()
+            known.any() or column is not None
             or numeric.iloc[1:].all(axis=0).any()  # some column is numbers below a text cell
             or (
                 (rest != column.iloc[0]).all() and rest.duplicated().any()
