@@ -295,7 +295,8 @@ def test_demo_on_a_small_sample(small_sample, tmp_path):
         (["text.csv", "-k", "2"], ["text.csv", "no usable columns", "'a' (ID-like", "'colour' (ID-like"]),
         (["empty.csv"], ["empty.csv", "empty"]),
         (["missing.csv"], ["missing.csv", "no such file"]),
-        (["blobs.csv", "--method", "foo"], ["unknown method 'foo'", "available: " + ", ".join(REGISTRY)]),
+        (["blobs.csv", "--method", "foo"], ["unknown method 'foo'; available: " + ", ".join(REGISTRY)]),
+        (["blobs.csv", "--method", "idek"], ["unknown method 'idek' (did you mean 'idec'?); available: "]),
         (["blobs.csv", "--n-clusters", "1"], ["--n-clusters", "at least 2"]),
         (["two_rows.csv", "--n-clusters", "3"], ["two_rows.csv", "2 samples", "3"]),
         (["blobs.csv", "--label-column", "nope"], ["'nope'"]),
@@ -303,7 +304,7 @@ def test_demo_on_a_small_sample(small_sample, tmp_path):
         (["blobs.csv", "--labels", "truth.csv", "--label-column", "label"], ["--labels", "--label-column"]),
         (["features.csv", "--labels", "two_rows.csv"], ["two_rows.csv", "features.csv"]),
     ],
-    ids=["no-usable-column", "empty", "missing", "unknown-method", "one-cluster",
+    ids=["no-usable-column", "empty", "missing", "unknown-method", "did-you-mean", "one-cluster",
          "fewer-samples-than-clusters", "no-such-column", "bad-hidden-dims", "two-label-sources",
          "label-count"],
 )
@@ -489,3 +490,19 @@ def test_sample_from_a_plain_gan_on_a_table(tmp_path):
     assert not out.with_suffix(".png").exists()  # a table has no image grid
     assert_user_error(invoke("sample", path, "--cluster", "0", "--out", tmp_path / "x.npy"),
                       "GAN model has no clusters")
+
+
+def test_clusters_png_names_the_empty_clusters(monkeypatch):
+    class Model:
+        n_clusters, labels_, history_ = 5, np.array([0, 0, 2, 2, 4]), []
+
+        def transform(self, X):
+            return X.reshape(len(X), -1)
+
+    titles = []
+    from deepclust import plotting
+
+    monkeypatch.setattr(plotting, "cluster_gallery", lambda X, labels, title: titles.append(title) or b"")
+    dataset = cli._Dataset(X=np.zeros((5, 4, 4), np.float32), y=None, images=True, names=None, source="s")
+    cli._render_plots(Model(), dataset, "n2d")
+    assert titles == ["n2d: samples of each cluster (empty: clusters 1, 3)"]

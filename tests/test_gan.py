@@ -1,6 +1,9 @@
 """GAN and ClusterGAN: mode coverage, clustering, per-cluster generation, presets, persistence."""
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 import torch
 from torch import nn
 
@@ -38,8 +41,10 @@ def test_gan_covers_the_ring_of_eight_modes(ring):
     """Measured share of samples within 3σ of a mode, seeds 0-3: 0.60 / 0.90 / 0.93 / 0.93 with
     the fused Adam kernel (0.89 / 0.84 / 0.87 / 0.82 with torch's for-each one); all eight modes
     covered every time. Seed 0's run is this small GAN's weak draw."""
-    gan = GAN(noise_dim=8, hidden_dims=(128, 128), epochs=200, lr=1e-3, random_state=1,
-              device="cpu").fit(ring)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a generator that learned is not warned about
+        gan = GAN(noise_dim=8, hidden_dims=(128, 128), epochs=200, lr=1e-3, random_state=1,
+                  device="cpu").fit(ring)
     samples = gan.sample(2000, random_state=1)
     distance = np.linalg.norm(samples[:, None, :] - RING_MODES[None], axis=2)
     near = distance.min(axis=1) < 3 * RING_SIGMA
@@ -256,3 +261,10 @@ def test_sampling_leaves_the_global_rng_alone(clustergan):
     clustergan.sample(5, random_state=0)
     assert torch.rand(1) == expected
 
+
+
+def test_a_generator_that_did_not_learn_is_warned_about(blobs):
+    X, _ = blobs
+    with pytest.warns(ConvergenceWarning, match=r"the generator did not learn the data: its samples vary 0\.\d\d "
+                                                 r"times as much as the data \(under 0\.25\)"):
+        GAN(epochs=1, lr=1e-7, random_state=0, device="cpu").fit(X)

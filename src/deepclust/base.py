@@ -305,7 +305,14 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
         return self._embed(X).cpu().numpy()
 
     def score(self, X, y=None) -> float:
-        """Negative mean squared latent distance to the nearest cluster centre (higher is better)."""
+        """Negative mean squared latent distance to the nearest cluster centre (higher is better).
+
+        It compares models with the same number of clusters (e.g. other seeds or settings); it
+        improves as ``n_clusters`` grows, so a search over ``n_clusters`` by it picks the
+        largest. To choose the number of clusters use ``AutoClusterer(n_clusters="auto")`` or
+        :func:`deepclust.cluster.choose_n_clusters`, whose silhouette criterion does not grow
+        with it.
+        """
         Z = self._embed(X)
         return -float(torch.cdist(Z, self._centers).min(dim=1).values.pow(2).mean())
 

@@ -194,7 +194,11 @@ def _resolve_method(name: str):
 
     key = name.strip().lower()
     if key not in REGISTRY:
-        raise DeepclustError(f"unknown method {name!r}; available: {', '.join(REGISTRY)}")
+        import difflib
+
+        close = difflib.get_close_matches(key, list(REGISTRY), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DeepclustError(f"unknown method {name!r}{hint}; available: {', '.join(REGISTRY)}")
     return key, REGISTRY[key]
 
 
@@ -403,8 +407,11 @@ def _render_plots(model, dataset: _Dataset, method: str) -> dict[str, bytes]:
         ),
     }
     if dataset.images:
+        k = getattr(model, "n_clusters_", model.n_clusters)
+        empty = sorted(set(range(k)) - set(np.unique(model.labels_).tolist()))
+        note = f" (empty: cluster{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty))})" if empty else ""
         renderers[CLUSTERS_PNG] = lambda: plotting.cluster_gallery(
-            dataset.X, model.labels_, title=f"{method}: samples of each cluster"
+            dataset.X, model.labels_, title=f"{method}: samples of each cluster{note}"
         )
     if hasattr(model, "sample") and model._fitted_on_images():  # generative, on images
         renderers[SAMPLES_PNG] = lambda: plotting.generated_samples_grid(

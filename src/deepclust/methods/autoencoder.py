@@ -145,6 +145,11 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         return {"loss": reconstruction_loss(xb, x_hat)}
 
     def _build_network(self, input_shape: tuple[int, ...]) -> AutoencoderNet:
+        positive = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+        if not positive(self.latent_dim):
+            raise DeepclustError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
+        if self.hidden_dims is not None and not all(positive(h) for h in self.hidden_dims):
+            raise DeepclustError(f"hidden_dims must be positive integers, got {self.hidden_dims!r}")
         if self.architecture == "none":
             return AutoencoderNet(torch.nn.Flatten(), Reshape(*input_shape))
         hidden = None if self.hidden_dims is None else tuple(int(h) for h in self.hidden_dims)

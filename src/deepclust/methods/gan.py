@@ -1,9 +1,12 @@
 """The GAN as an estimator of its own: learn a data distribution, draw new samples from it."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import TorchEstimator, check_draw, load_module_state
@@ -21,6 +24,10 @@ from ..training import Adversary, Phase, draw_seed, run_phase, seeded
 
 ARCHITECTURES = ("mlp", "conv")
 
+
+#: generated samples whose spread is under this share of the data's come from a generator that
+#: did not learn (see GAN._warn_if_generator_did_not_learn)
+MIN_SAMPLE_SPREAD = 0.25
 
 class GAN(TorchEstimator, BaseEstimator):
     """Generator ``G(z)`` and discriminator ``D(x)`` trained against each other; ``sample(n)``.
@@ -117,7 +124,24 @@ class GAN(TorchEstimator, BaseEstimator):
             self._build_networks()
             self.history_ = []
             self._train(X, Xt, generator)
+            self._warn_if_generator_did_not_learn(Xt)
         return self
+
+    @torch.no_grad()
+    def _warn_if_generator_did_not_learn(self, Xt: torch.Tensor, n: int = 512) -> None:
+        """A ``ConvergenceWarning`` when generated samples vary far less
+        than the data (their per-feature standard deviation, averaged, under
+        :data:`MIN_SAMPLE_SPREAD` of the data's): the generator then draws near-constant output
+        (an untrained generator's grey noise) whatever its input."""
+        self.generator_.eval()
+        fake = self._apply(self.generator_, self._draw_latent(n, torch.Generator(self._device()).manual_seed(0)))
+        real = Xt[torch.randperm(Xt.shape[0], generator=torch.Generator().manual_seed(0))[:n].to(Xt.device)]
+        spread = float(fake.flatten(1).std(0).mean() / real.flatten(1).std(0).mean().clamp_min(1e-12))
+        if spread < MIN_SAMPLE_SPREAD:
+            warnings.warn(
+                f"the generator did not learn the data: its samples vary {spread:.2f} times as much as "
+                f"the data (under {MIN_SAMPLE_SPREAD}); train for more epochs, or try a lower lr or "
+                "standardised input", ConvergenceWarning, stacklevel=3)
 
     def _train(self, X: np.ndarray, Xt: torch.Tensor, generator: torch.Generator) -> None:
         """Everything after the networks are built; subclasses add phases around the game."""
