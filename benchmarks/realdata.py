@@ -213,7 +213,9 @@ def write_tables(runs: list[dict], meta: dict) -> None:
         "# Real-data benchmark: deepclust's default beside the baselines",
         "",
         f"Command: `{meta['command']}`. Machine: {meta['machine']}; torch {meta['torch']}; seeds "
-        f"{meta['seeds']}; wall time {meta['wall_minutes']:.1f} min; epochs: {meta['epochs']}. deepclust runs `deepclust fit DATA -k K "
+        f"{meta['seeds']}; wall time {meta['wall_minutes']:.1f} min"
+        + (f" (the merged run: {meta['merged_run']['wall_minutes']:.1f} min)" if "merged_run" in meta else "")
+        + f"; epochs: {meta['epochs']}. deepclust runs `deepclust fit DATA -k K "
         "--seed S` with its defaults (method auto), inside this process; baselines use the same features "
         "(see benchmarks/realdata.py). ACC is Hungarian-matched; mean ± std over seeds.",
         "",
@@ -279,6 +281,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=None)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other datasets' runs of results/realdata.json (rerun only --datasets)")
     args = parser.parse_args()
     torch.set_flush_denormal(True)  # before torch's worker threads start, as the CLI does
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -291,7 +295,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown datasets {unknown}; known: {', '.join(specs)}")
     started = time.perf_counter()
-    runs = []
+    runs, kept, earlier = [], [], None
+    if args.merge and (RESULTS / "realdata.json").exists():
+        earlier = json.loads((RESULTS / "realdata.json").read_text())
+        kept = [r for r in earlier["runs"] if r["dataset"] not in chosen]
     for name in chosen:
         spec = specs[name]
         X, y = features(spec)
@@ -310,13 +317,17 @@ def main() -> None:
             line = " ".join(f"{m} {r['acc']:.3f}" for m, r in results.items())
             print(f"{name} seed {seed}: {line}; k auto {k_auto}", flush=True)
         meta = {
-            "command": "python benchmarks/realdata.py " + " ".join(sys.argv[1:]),
+            "command": "python benchmarks/realdata.py " + " ".join(sys.argv[1:])
+                       + (f" (merged into the run of `{earlier['meta']['command']}`)" if earlier else ""),
             "machine": _machine(),
             "torch": torch.__version__, "seeds": args.seeds,
             "epochs": "deepclust's defaults: N2D pretrains for pretrain_epochs='auto' (30 epochs at batch 64, "
-                      "more on small data to reach 500 optimiser steps), then 10 self-labelling epochs on images", "wall_minutes": (time.perf_counter() - started) / 60,
+                      "more on small data to reach 500 optimiser steps), then 10 self-labelling epochs on images",
+            "wall_minutes": (time.perf_counter() - started) / 60,
+            **({"merged_run": earlier["meta"]} if earlier else {}),
         }
-        write_tables(runs, meta)
+        order = list(specs)
+        write_tables(sorted(kept + runs, key=lambda r: order.index(r["dataset"])), meta)
 
 
 if __name__ == "__main__":

@@ -506,3 +506,10 @@ def test_clusters_png_names_the_empty_clusters(monkeypatch):
     dataset = cli._Dataset(X=np.zeros((5, 4, 4), np.float32), y=None, images=True, names=None, source="s")
     cli._render_plots(Model(), dataset, "n2d")
     assert titles == ["n2d: samples of each cluster (empty: clusters 1, 3)"]
+
+
+def test_help_shows_on_off_flags_without_a_value():
+    result = invoke("fit", "--help")
+    assert result.exit_code == 0
+    assert "--resume" in result.stdout and "--augment / --no-augment" in result.stdout
+    assert "<bool>" not in result.stdout

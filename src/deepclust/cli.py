@@ -58,6 +58,7 @@ app = typer.Typer(
     help="Deep clustering with autoencoders and GANs. Run 'deepclust demo' for a first look.",
     add_completion=False,
     pretty_exceptions_enable=False,  # bugs get Python's plain traceback
+    rich_markup_mode=None,  # plain help: no "<bool>" beside on/off flags
 )
 
 
@@ -484,14 +485,13 @@ def _samples_file(X: np.ndarray, clusters: np.ndarray | None, suffix: str, featu
     return buffer.getvalue()
 
 
-def _adapt_to_data(estimator, dataset: _Dataset, user_set: set[str], quiet: bool) -> None:
-    """Settings that follow from how the data was read, where the user did not choose: the
-    convolutional autoencoder for a folder of images, and no second scaling of features that the
-    preprocessing already scaled (standardised table columns, unit-length text embeddings)."""
+def _adapt_to_data(estimator, dataset: _Dataset, quiet: bool) -> None:
+    """No second scaling of features that the preprocessing already scaled (standardised table
+    columns, unit-length text embeddings). Every other setting that follows from the data is
+    the library's (``pretrain_epochs="auto"``, ``method="auto"``), so that ``deepclust fit`` and
+    the Python API build the same model from the same data and seed."""
     params = estimator.get_params()
     changes = {}
-    if dataset.modality == "images" and "architecture" in params and "architecture" not in user_set:
-        changes["architecture"] = "conv"
     scaling = getattr(dataset.featurizer, "input_scaling", None)
     if scaling is not None and "input_scaling" in params:
         changes["input_scaling"] = scaling
@@ -687,7 +687,7 @@ def fit(
     ),
     image_mode: str = typer.Option("L", "--image-mode", help="Images as L (grayscale) or RGB."),
     architecture: Optional[str] = typer.Option(
-        None, "--architecture", help="Autoencoder: mlp or conv; default conv for a folder of images, else mlp."
+        None, "--architecture", help="Autoencoder: mlp (default) or conv (images only)."
     ),
     out: Path = typer.Option(Path("deepclust-out"), "--out", "-o", help="Output folder."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=0, help="Clustering epochs (methods that have them; N2D: self-labelling epochs on images)."),
@@ -752,7 +752,7 @@ def fit(
             ignore_columns=_parse_list(ignore_columns), text_backend=text_backend,
             image_size=size, image_mode=image_mode,
         )
-        _adapt_to_data(estimator, dataset, user_set={k for k, v in options.items() if v is not None}, quiet=quiet)
+        _adapt_to_data(estimator, dataset, quiet=quiet)
         summary = _run_fit(dataset, estimator, key, out, quiet)
     _print_summary(summary, f"deepclust fit: {key}")
 

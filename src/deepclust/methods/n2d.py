@@ -1,7 +1,6 @@
 """N2D: autoencoder embedding → UMAP manifold → Gaussian mixture (McConville et al., 2020)."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,10 +27,9 @@ class N2D(DeepClusterer):
     inverse-distance-weighted mean of the manifold positions of their ``n_neighbors`` nearest
     training embeddings (a training point lands on itself, so ``predict`` on the training data
     reproduces ``labels_``). Defaults are the published N2D settings (``n_neighbors=20``,
-    ``min_dist=0``), fixed once and never tuned against labels. The autoencoder is pretrained for 30
-    epochs at batch 64 (the other methods' default is 20): ten more epochs lifted the bundled sample
-    from 0.950 to 0.954 (mean of 3 seeds, with self-labelling before its targets were smoothed;
-    ``benchmarks/NOTES.md``).
+    ``min_dist=0``), fixed once and never tuned against labels. ``pretrain_epochs="auto"`` pretrains
+    the autoencoder for 30 epochs at batch 64 (the other methods' default is 20; more on small
+    data).
 
     **Self-labelling** (images only; ``epochs`` > 0, default 10): the encoder and a linear head
     ``latent_dim → n_clusters`` are then trained for ``epochs`` epochs to predict that partition
