@@ -272,14 +272,14 @@ def test_tones_at_three_pitches_give_three_clusters(data, tmp_path):
     assert float(re.search(r"ACC (\d\.\d+)", predicted.stdout).group(1)) >= 0.9
 
 
-def test_shapes_folder_gives_three_clusters_with_the_library_default_autoencoder(data, tmp_path):
+def test_shapes_folder_gives_three_clusters_with_the_conv_autoencoder(data, tmp_path):
     out = tmp_path / "out"
-    result, metrics = fit([data / "shapes", "-k", "3", "--image-size", "28"], out, *FAST)
+    result, metrics = fit([data / "shapes", "-k", "3", "--image-size", "28", "--architecture", "conv"], out, *FAST)
     assert metrics["acc"] >= 0.9
     assert "skipped 1 of 61 image files" in result.stderr
     model = deepclust.load(out / "model")
     assert model.input_shape_ == (28, 28)
-    assert model.chosen_ == "n2d" and model.best_estimator_.architecture == "mlp"  # as N2D() in Python
+    assert model.chosen_ == "n2d" and model.best_estimator_.architecture == "conv"
     assert model.preprocessing_.size == (28, 28)
     assert_png(out / "clusters.png")
 

@@ -424,7 +424,7 @@ def _check_numeric_columns(df: pd.DataFrame, shown: str, has_header: bool) -> pd
     raise DeepclustError(f"{shown}: column '{c}' has a non-numeric value {value!r} at row {r + 1}")
 
 
-def _read_text_labels(path: Path, shown: str, sep: str | None, column: str | None = None) -> np.ndarray:
+def _read_text_labels(path: Path, shown: str, sep: str | None, name: str | None = None) -> np.ndarray:
     raw = _read_csv_checked(
         path,
         shown,
@@ -442,11 +442,11 @@ def _read_text_labels(path: Path, shown: str, sep: str | None, column: str | Non
     numeric = raw.apply(_looks_numeric)
     lowered = first.str.lower()
     known = lowered.isin(LABEL_COLUMN_NAMES)
-    if column is not None:
-        if column not in set(first):
-            raise DeepclustError(f"{shown}: no column {column!r} in the header; columns are "
+    if name is not None:
+        if name not in set(first):
+            raise DeepclustError(f"{shown}: no column {name!r} in the header; columns are "
                                  + ", ".join(map(str, first.tolist()[:20])))
-        known = first == column
+        known = first == name
     col = int(np.argmax(known.to_numpy())) if known.any() else raw.shape[1] - 1
     column = raw.iloc[:, col]
     rest = column.iloc[1:]
@@ -454,7 +454,7 @@ def _read_text_labels(path: Path, shown: str, sep: str | None, column: str | Non
     has_header = False
     if first_row_text and raw.shape[0] > 1:
         has_header = bool(
-            known.any() or column is not None
+            known.any() or name is not None
             or numeric.iloc[1:].all(axis=0).any()  # some column is numbers below a text cell
             or (
                 (rest != column.iloc[0]).all() and rest.duplicated().any()
