@@ -200,6 +200,15 @@ def run_cli(args: list[str], out: Path) -> dict:
             "selection": selection, "warnings": warned}
 
 
+def _runs_of(meta: dict) -> str:
+    """The run's command and wall time, then those of the runs it was merged into (newest first)."""
+    runs = []
+    while meta is not None:
+        runs.append(f"`{meta['command'].strip()}` ({meta['wall_minutes']:.1f} min)")
+        meta = meta.get("merged_run")
+    return ", merged into ".join(runs)
+
+
 def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
@@ -212,10 +221,8 @@ def write_tables(runs: list[dict], meta: dict) -> None:
     lines = [
         "# Real-data benchmark: deepclust's default beside the baselines",
         "",
-        f"Command: `{meta['command']}`. Machine: {meta['machine']}; torch {meta['torch']}; seeds "
-        f"{meta['seeds']}; wall time {meta['wall_minutes']:.1f} min"
-        + (f" (the merged run: {meta['merged_run']['wall_minutes']:.1f} min)" if "merged_run" in meta else "")
-        + f"; epochs: {meta['epochs']}. deepclust runs `deepclust fit DATA -k K "
+        f"Commands: {_runs_of(meta)}. Machine: {meta['machine']}; torch {meta['torch']}; seeds "
+        f"{meta['seeds']}; epochs: {meta['epochs']}. deepclust runs `deepclust fit DATA -k K "
         "--seed S` with its defaults (method auto), inside this process; baselines use the same features "
         "(see benchmarks/realdata.py). ACC is Hungarian-matched; mean ± std over seeds.",
         "",
@@ -317,8 +324,7 @@ def main() -> None:
             line = " ".join(f"{m} {r['acc']:.3f}" for m, r in results.items())
             print(f"{name} seed {seed}: {line}; k auto {k_auto}", flush=True)
         meta = {
-            "command": "python benchmarks/realdata.py " + " ".join(sys.argv[1:])
-                       + (f" (merged into the run of `{earlier['meta']['command']}`)" if earlier else ""),
+            "command": "python benchmarks/realdata.py " + " ".join(sys.argv[1:]),
             "machine": _machine(),
             "torch": torch.__version__, "seeds": args.seeds,
             "epochs": "deepclust's defaults: N2D pretrains for pretrain_epochs='auto' (30 epochs at batch 64, "
