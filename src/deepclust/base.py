@@ -33,18 +33,23 @@ from .training.checkpoint import PhaseCheckpoint, state_digest
 MIN_PRETRAIN_STEPS = 500
 
 
+def is_integer(value) -> bool:
+    """Whether ``value`` is an int or a NumPy integer (``True``/``False`` are not)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def resolve_pretrain_epochs(epochs, default: int, n_samples: int, batch_size: int) -> int:
     """Pretraining epochs for ``n_samples`` at ``batch_size``: ``"auto"`` gives ``default``, or
     more on small data so that the autoencoder takes at least :data:`MIN_PRETRAIN_STEPS` steps.
     An integer is used as given, with a warning when it makes fewer steps than that (an
     autoencoder that short is rarely trained: clusters come out close to chance)."""
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+    if not is_integer(batch_size) or batch_size < 1:
         raise DeepclustError(f"batch_size must be a positive integer, got {batch_size!r}")
     steps_per_epoch = -(-n_samples // int(batch_size))
     auto = max(default, -(-MIN_PRETRAIN_STEPS // steps_per_epoch))
     if isinstance(epochs, str) and epochs == "auto":
         return auto
-    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
+    if not is_integer(epochs) or epochs < 0:
         raise DeepclustError(f"pretrain_epochs must be 'auto' or an integer >= 0, got {epochs!r}")
     if 0 < epochs * steps_per_epoch < MIN_PRETRAIN_STEPS:
         warnings.warn(
@@ -57,7 +62,7 @@ def resolve_pretrain_epochs(epochs, default: int, n_samples: int, batch_size: in
 
 def check_n_clusters(k, n_samples: int) -> None:
     """Refuse a cluster count that is not an integer >= 2 or exceeds the number of samples."""
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
+    if not is_integer(k) or k < 2:
         raise DeepclustError(f"n_clusters must be an integer >= 2, got {k!r}")
     if n_samples < k:
         raise DeepclustError(
@@ -69,11 +74,10 @@ def check_n_clusters(k, n_samples: int) -> None:
 def check_draw(n, cluster=None, n_clusters: int | None = None, name: str = "n") -> None:
     """Refuse a sample count ``n`` that is not a positive integer, or a ``cluster`` that is not
     an integer in ``[0, n_clusters)``, with the generative models' shared messages."""
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+    if not is_integer(n) or n < 1:
         raise DeepclustError(f"{name} must be a positive integer, got {n!r}")
     if cluster is not None and (
-        not isinstance(cluster, (int, np.integer)) or isinstance(cluster, bool)
-        or not 0 <= cluster < n_clusters
+        not is_integer(cluster) or not 0 <= cluster < n_clusters
     ):
         raise DeepclustError(f"cluster must be an integer in [0, {n_clusters - 1}], got {cluster!r}")
 

@@ -50,12 +50,17 @@ class TensorMixture:
                       for name, shape in shapes.items()})
 
 
+def check_covariance_type(covariance_type) -> None:
+    """Refuse a covariance type the mixture does not know, naming the parameter."""
+    if covariance_type not in COVARIANCE_TYPES:
+        raise DeepclustError(f"covariance_type must be 'full' or 'diag', got {covariance_type!r}")
+
+
 def fit_mixture(E: np.ndarray, n_components: int, seed: int, *, covariance_type: str = "full",
                 n_init: int = 10, device: torch.device | str = "cpu") -> tuple[TensorMixture, np.ndarray]:
     """Fit a Gaussian mixture to ``E`` (n, m), best likelihood of ``n_init`` starts; returns it
     as tensors on ``device`` and the training points' labels ``(n,)``."""
-    if covariance_type not in COVARIANCE_TYPES:
-        raise DeepclustError(f"covariance_type must be 'full' or 'diag', got {covariance_type!r}")
+    check_covariance_type(covariance_type)
     gmm = GaussianMixture(n_components, covariance_type=covariance_type, n_init=n_init,
                           random_state=seed).fit(E)
     precisions = gmm.precisions_cholesky_

@@ -6,8 +6,7 @@ import torch
 
 from ..base import DeepClusterer
 from ..cluster import TensorMixture, fit_mixture
-from ..cluster.mixture import COVARIANCE_TYPES
-from ..exceptions import DeepclustError
+from ..cluster.mixture import check_covariance_type
 
 
 class AEGMM(DeepClusterer):
@@ -65,8 +64,7 @@ class AEGMM(DeepClusterer):
 
     def _check_params(self, X) -> None:
         super()._check_params(X)
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise DeepclustError(f"covariance_type must be 'full' or 'diag', got {self.covariance_type!r}")
+        check_covariance_type(self.covariance_type)
 
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
         self._mixture, _ = fit_mixture(Z.cpu().numpy(), self.n_clusters, seed, covariance_type=self.covariance_type,

@@ -254,8 +254,6 @@ class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             "chosen_class": type(chosen).__name__,
             "chosen_params": params,
             "chosen_fitted": chosen._state_fitted(),
-            "input_shape_": list(self.input_shape_),
-            "n_features_in_": int(self.n_features_in_),
         }
 
     def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
@@ -276,5 +274,4 @@ class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_clusters_ = int(fitted["n_clusters_"])
         if "k_scores_" in fitted:
             self.k_scores_ = {int(k): float(v) for k, v in fitted["k_scores_"].items()}
-        self.input_shape_ = tuple(int(s) for s in fitted["input_shape_"])
-        self.n_features_in_ = int(fitted["n_features_in_"])
+        self.input_shape_, self.n_features_in_ = chosen.input_shape_, chosen.n_features_in_

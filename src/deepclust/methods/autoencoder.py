@@ -9,7 +9,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import TorchEstimator, load_module_state
+from ..base import TorchEstimator, is_integer, load_module_state
 from ..exceptions import DeepclustError
 from ..nn import AutoencoderNet, Reshape, conv_autoencoder, mlp_autoencoder
 from ..training import Phase, run_phase, seeded
@@ -145,7 +145,7 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         return {"loss": reconstruction_loss(xb, x_hat)}
 
     def _build_network(self, input_shape: tuple[int, ...]) -> AutoencoderNet:
-        positive = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+        positive = lambda v: is_integer(v) and v >= 1
         if not positive(self.latent_dim):
             raise DeepclustError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
         if self.hidden_dims is not None and not all(positive(h) for h in self.hidden_dims):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from ..base import DeepClusterer, expect_tensor, load_module_state
 from ..cluster import TensorMixture, umap_gmm
+from ..cluster.mixture import check_covariance_type
 from ..exceptions import DeepclustError
 from ..training import Phase, run_phase
 from ..training.augment import random_shift_rotate
@@ -106,8 +107,7 @@ class N2D(DeepClusterer):
 
     def _check_params(self, X) -> None:
         super()._check_params(X)
-        if self.covariance_type not in ("full", "diag"):
-            raise DeepclustError(f"covariance_type must be 'full' or 'diag', got {self.covariance_type!r}")
+        check_covariance_type(self.covariance_type)
         if X.shape[0] <= 2 or self.n_neighbors < 2:
             raise DeepclustError(
                 f"N2D needs n_neighbors >= 2 and more than 2 samples; got n_neighbors="
