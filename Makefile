@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/deepclust demo
 
+# style (ruff), the import floors and cycles (import-linter, contracts in pyproject.toml), then the suite
 test: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: venv

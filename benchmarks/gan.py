@@ -31,7 +31,7 @@ from torch import nn
 
 from deepclust import ClusterGAN, evaluate
 from deepclust.datasets import load_mnist
-from deepclust.io import atomic_write_bytes
+from deepclust.files import atomic_write_bytes
 from deepclust.metrics import cluster_mapping, frechet_distance
 from deepclust.plotting import generated_samples_grid
 from deepclust.training import flushing_denormals

@@ -50,6 +50,7 @@ def load(dataset, mnist_dir):
 def train_job(dataset, mnist_dir, name, seed, kw):
     """Train one autoencoder on the GPU; save its embedding; return the log line and paths."""
     import torch
+
     from deepclust.methods import Autoencoder
     torch.set_num_threads(1)
     X, y = load(dataset, mnist_dir)

@@ -29,7 +29,7 @@ from sklearn.cluster import KMeans
 import deepclust
 from deepclust import evaluate
 from deepclust.datasets import load_mnist, load_mnist_sample
-from deepclust.io import atomic_write_bytes
+from deepclust.files import atomic_write_bytes
 from deepclust.methods import REGISTRY, Autoencoder
 from deepclust.training import flushing_denormals
 

@@ -54,7 +54,7 @@ def deepclust_worker(X, args) -> list[dict]:
     }
     rows = [{"method": "pretrain", "seconds": pretrain_s}]
     for name in METHODS:
-        model, seconds = timed(lambda: models[name]().fit(X))
+        model, seconds = timed(lambda make=models[name]: make().fit(X))
         rows.append({"method": name, "seconds": seconds, "own": model.labels_.tolist()})
         print(name, f"{seconds:.1f} s", file=sys.stderr, flush=True)
     return rows
@@ -163,9 +163,8 @@ def main() -> None:
     if not CLUSTPY_PYTHON.exists():
         sys.exit(f"{CLUSTPY_PYTHON} not found: run 'make bench-clustpy' to create ClustPy's environment")
     # the driver runs in deepclust's environment; the workers import neither of these
-    from run import DEFAULT_MNIST, load_dataset, machine
-
     from deepclust import evaluate
+    from run import DEFAULT_MNIST, load_dataset, machine
 
     images, y = load_dataset(args.dataset, args.mnist_dir or DEFAULT_MNIST)
     X = np.ascontiguousarray(images.reshape(len(images), -1), dtype=np.float32)
@@ -194,7 +193,7 @@ def main() -> None:
         "command": "python benchmarks/side_by_side.py " + " ".join(["--dataset", args.dataset, *passed]),
     }
     out = HERE / "results" / f"side_by_side_{args.dataset}"
-    from deepclust.io import atomic_write_bytes
+    from deepclust.files import atomic_write_bytes
 
     atomic_write_bytes(out.with_suffix(".json"), json.dumps({**info, "runs": runs}, indent=2).encode())
     atomic_write_bytes(out.with_suffix(".md"), table(runs, info).encode())

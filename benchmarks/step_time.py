@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from deepclust.io import atomic_write_bytes
+from deepclust.files import atomic_write_bytes
 from deepclust.nn import mlp_autoencoder
 from run import machine
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from deepclust import N2D
 from deepclust.datasets import load_mnist_sample
-from deepclust.io import atomic_write_bytes
+from deepclust.files import atomic_write_bytes
 from run import CACHE, machine
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -84,7 +84,7 @@ def test_auto_augments_images_and_leaves_other_data_alone():
 
 def test_augment_value_is_checked():
     X = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
-    with pytest.raises(DeepclustError, match=r"augment must be True, False or 'auto', got 'yes'"):
+    with pytest.raises(DeepclustError, match=r"The 'augment' parameter of Autoencoder must be .*Got 'yes' instead"):
         Autoencoder(epochs=1, augment="yes", device="cpu").fit(X)
-    with pytest.raises(DeepclustError, match=r"augment must be True, False or 'auto', got 'yes'"):
+    with pytest.raises(DeepclustError, match=r"The 'augment' parameter of AEKMeans must be .*Got 'yes' instead"):
         AEKMeans(2, pretrain_epochs=1, augment="yes", device="cpu").fit(X)

@@ -48,7 +48,7 @@ def test_scaling_choices():
     pixels = np.random.default_rng(0).integers(0, 256, (50, 4, 4)).astype(np.float32)
     ae = Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=1, device="cpu").fit(pixels)
     assert ae.input_scaling_ == "max"
-    with pytest.raises(DeepclustError, match="input_scaling must be one of"):
+    with pytest.raises(DeepclustError, match="The 'input_scaling' parameter of Autoencoder must be a str among"):
         Autoencoder(input_scaling="log", epochs=1).fit(pixels)
     with pytest.raises(DeepclustError, match=r"codes must have shape \(n, 2\)"):
         ae.inverse_transform(np.zeros((3, 5)))

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 from threadpoolctl import threadpool_limits
-from test_cli import ENV, assert_user_error, invoke
 
 from deepclust import DCN, DEC, GAN, AEKMeans, ClusterGAN, DeepclustError, VaDE
 from deepclust.training.checkpoint import PhaseCheckpoint
+from test_cli import ENV, assert_user_error, invoke
 
 SETTINGS = ["--method", "dec", "-k", "3", "--label-column", "label", "--pretrain-epochs", "150",
             "--epochs", "3", "--hidden-dims", "64,64", "--latent-dim", "3", "--batch-size", "32",
@@ -95,7 +95,7 @@ def kill_at(phase: str, nth: int, where: str) -> None:
     it (``mid-write``), once written but before the rename (``before-rename``), or just after."""
     import os
 
-    from deepclust import io
+    from deepclust import files as io
 
     real_write, real_replace, writes = io.atomic_write_bytes, os.replace, []
 

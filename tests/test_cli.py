@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 import deepclust
 from deepclust import cli
+from deepclust.cli import outputs, pipeline
 from deepclust.methods import REGISTRY
-
 
 TINY = ["--pretrain-epochs", "42", "--epochs", "1", "--latent-dim", "2", "--hidden-dims", "16",
         "--batch-size", "8", "--device", "cpu", "--quiet"]
@@ -166,6 +166,7 @@ def test_labels_carry_the_id_column_and_the_confidence(data_dir, tmp_path):
     result = invoke("fit", tmp_path / "with_ids.csv", "--method", "n2d", "-k", "3", "--label-column", "label",
                     "--out", out, *TINY)
     assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""  # --quiet: no progress, no notes, not even UMAP's
     labels = pd.read_csv(out / "labels.csv")
     assert list(labels.columns) == ["sample_id", "index", "cluster", "confidence"]
     assert labels["sample_id"].tolist() == table["sample_id"].tolist()
@@ -237,14 +238,14 @@ def test_option_a_method_lacks_is_noted(data_dir, tmp_path):
 @pytest.fixture
 def small_sample(monkeypatch):
     """Make the bundled MNIST sample 200 digits long, for speed."""
-    real = cli._bundled_sample
+    real = pipeline.bundled_sample
 
     def small():
         dataset = real()
         dataset.X, dataset.y = dataset.X[:200], dataset.y[:200]
         return dataset
 
-    monkeypatch.setattr(cli, "_bundled_sample", small)
+    monkeypatch.setattr(pipeline, "bundled_sample", small)
 
 
 def test_fit_without_data_uses_the_bundled_sample(small_sample, tmp_path):
@@ -283,6 +284,27 @@ def test_demo_on_a_small_sample(small_sample, tmp_path):
         assert_png(out / name)
     assert json.loads((out / "metrics.json").read_text())["n_samples"] == 200
     assert len(pd.read_csv(out / "labels.csv")) == 200
+
+
+# --------------------------------------------------------------------------------------------------
+# one voice on the terminal
+
+UMAP_CHATTER = ("Construct fuzzy simplicial set", "Epochs completed", "completed  0  /  ")
+
+
+def test_umap_speaks_in_deepclust_voice_and_only_with_verbose_in_its_own(data_dir, tmp_path):
+    """A normal run shows deepclust's status line for the UMAP step and none of umap-learn's own
+    progress; --verbose lets umap-learn speak."""
+    args = ["fit", data_dir / "features.csv", "--method", "n2d", "-k", "3", "--pretrain-epochs", "1",
+            "--epochs", "1", "--latent-dim", "2", "--hidden-dims", "16", "--device", "cpu"]
+    normal = invoke(*args, "--out", tmp_path / "normal")
+    assert normal.exit_code == 0, normal.output
+    assert "umap: embedding 120 points in 3-D" in normal.stderr and "umap: done in " in normal.stderr
+    assert not [text for text in UMAP_CHATTER if text in normal.stdout + normal.stderr]
+    loud = invoke(*args, "--out", tmp_path / "loud", "--verbose")
+    assert loud.exit_code == 0, loud.output
+    assert "umap: embedding 120 points in 3-D" in loud.stderr
+    assert "Construct fuzzy simplicial set" in loud.stdout + loud.stderr
 
 
 # --------------------------------------------------------------------------------------------------
@@ -469,8 +491,8 @@ def test_fit_clustergan_writes_a_grid_of_generated_samples(tmp_path):
     out = tmp_path / "out"
     result = invoke("fit", data, "--method", "clustergan", "-k", "2", "--out", out, *TINY)
     assert result.exit_code == 0, result.output
-    assert_png(out / cli.SAMPLES_PNG)
-    assert_png(out / cli.HISTORY_PNG)
+    assert_png(out / outputs.SAMPLES_PNG)
+    assert_png(out / outputs.HISTORY_PNG)
     sampled = tmp_path / "new.npy"
     assert invoke("sample", out / "model", "--n", "4", "--out", sampled).exit_code == 0
     assert np.load(sampled).shape == (4, 8, 8)
@@ -503,8 +525,8 @@ def test_clusters_png_names_the_empty_clusters(monkeypatch):
     from deepclust import plotting
 
     monkeypatch.setattr(plotting, "cluster_gallery", lambda X, labels, title: titles.append(title) or b"")
-    dataset = cli._Dataset(X=np.zeros((5, 4, 4), np.float32), y=None, images=True, names=None, source="s")
-    cli._render_plots(Model(), dataset, "n2d")
+    dataset = pipeline.Dataset(X=np.zeros((5, 4, 4), np.float32), y=None, images=True, names=None, source="s")
+    outputs.render_plots(Model(), dataset, "n2d")
     assert titles == ["n2d: samples of each cluster (empty: clusters 1, 3)"]
 
 

@@ -2,13 +2,16 @@
 
 Tiny networks and few epochs: these test the API, not clustering quality.
 """
+import inspect
 from functools import partial
 
 import pytest
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
-from deepclust.base import DeepClusterer
-from deepclust.methods import DEC, N2D, REGISTRY, Autoencoder, ClusterGAN
+from deepclust import DeepclustError
+from deepclust.methods import DEC, LOADABLE, N2D, REGISTRY, Autoencoder, ClusterGAN
+from deepclust.methods.clusterer import DeepClusterer
 
 # Tiny networks trained for two epochs on the checks' random data often leave a cluster empty;
 # the resulting ConvergenceWarning is tested in test_methods.py and is noise here.
@@ -91,3 +94,21 @@ def test_pretraining_defaults_match_the_autoencoder(cls):
                           ("architecture", "architecture"), ("input_scaling", "input_scaling"),
                           ("augment", "augment")]:
         assert params[name] == ae[ae_name], name
+
+
+@pytest.mark.parametrize("cls", list(LOADABLE.values()), ids=lambda cls: cls.__name__)
+def test_every_parameter_is_declared_documented_and_checked_before_any_training(cls):
+    """help(cls) lists every parameter with its real default; a value outside the constraints is
+    refused by fit with scikit-learn's message, before any data is looked at."""
+    params = inspect.signature(cls.__init__).parameters
+    doc = cls.__doc__
+    assert "Parameters\n----------\n" in doc
+    for name, parameter in params.items():
+        if name != "self":
+            assert f"\n{name} : " in doc and f"default={parameter.default!r}" in doc, name
+    name = "batch_size" if "batch_size" in params else "n_clusters"
+    with pytest.raises(DeepclustError, match=rf"^The '{name}' parameter of {cls.__name__} must be .* Got -3 instead\.$"):
+        cls(**{name: -3}).fit(None)  # None would fail input validation: the parameter is checked first
+    assert issubclass(InvalidParameterError, ValueError)
+    with pytest.raises(InvalidParameterError):  # scikit-learn's own error type, for code that catches it
+        cls(**{name: -3}).fit(None)

@@ -62,8 +62,8 @@ def test_dec_drops_the_decoder_idec_keeps_training_it(blobs, blob_autoencoder):
 
 
 @pytest.mark.parametrize("params, message", [
-    (dict(update_interval=0), "update_interval must be >= 1 batch, got 0"),
-    (dict(tol=2.0), r"tol must be a fraction of labels in \[0, 1\], got 2.0"),
+    (dict(update_interval=0), r"The 'update_interval' parameter of DEC must be an int in the range \[1, inf\)\. Got 0"),
+    (dict(tol=2.0), r"The 'tol' parameter of DEC must be a float in the range \[0\.0, 1\.0\]\. Got 2\.0 instead"),
 ])
 def test_bad_parameters(blobs, params, message):
     X, _ = blobs
@@ -72,7 +72,7 @@ def test_bad_parameters(blobs, params, message):
 
 
 def test_idec_gamma_must_be_positive(blobs):
-    with pytest.raises(DeepclustError, match="gamma must be > 0, got 0"):
+    with pytest.raises(DeepclustError, match=r"The 'gamma' parameter of IDEC must be a float in the range \(0\.0, inf\)\. Got 0 instead"):
         IDEC(4, gamma=0, pretrain_epochs=1, device="cpu").fit(blobs[0])
 
 

@@ -3,8 +3,8 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 import deepclust
@@ -82,12 +82,21 @@ def test_clustergan_outputs_and_history(blobs, clustergan):
 
 def test_augment_appends_labelled_samples_of_every_cluster(blobs, clustergan):
     X, _ = blobs
-    X_aug, labels = clustergan.augment(X[:50], n_per_cluster=7, random_state=0)
+    X_aug, labels = clustergan.append_samples(X[:50], n_per_cluster=7, random_state=0)
     assert X_aug.shape == (50 + 28, 20) and labels.shape == (78,)
     np.testing.assert_array_equal(X_aug[:50], X[:50])
     np.testing.assert_array_equal(labels[:50], clustergan.labels_[:50])
     np.testing.assert_array_equal(labels[50:], np.repeat(np.arange(4), 7))
     assert (clustergan.predict(X_aug[50:]) == labels[50:]).mean() >= 0.9
+
+
+def test_augment_is_the_old_name_of_append_samples(blobs, clustergan):
+    X, _ = blobs
+    with pytest.warns(FutureWarning, match=r"ClusterGAN.augment\(\) is renamed append_samples\(\)"):
+        old = clustergan.augment(X[:10], n_per_cluster=2, random_state=3)
+    new = clustergan.append_samples(X[:10], n_per_cluster=2, random_state=3)
+    np.testing.assert_array_equal(old[0], new[0])
+    np.testing.assert_array_equal(old[1], new[1])
 
 
 @pytest.mark.parametrize("model", ["gan", "clustergan"])
@@ -221,12 +230,13 @@ def test_pure_clustergan_without_initialisation(blobs):
 
 
 @pytest.mark.parametrize("params, message", [
-    (dict(loss="hinge"), r"loss must be one of \('bce', 'wgan-gp'\), got 'hinge'"),
-    (dict(architecture="rnn"), r"architecture must be one of \('mlp', 'conv'\), got 'rnn'"),
-    (dict(n_critic=0), "n_critic must be a positive integer, got 0"),
+    (dict(loss="hinge"), r"The 'loss' parameter of ClusterGAN must be a str among \{.*\}\. Got 'hinge' instead"),
+    (dict(architecture="rnn"), r"The 'architecture' parameter of ClusterGAN must be a str among .*Got 'rnn'"),
+    (dict(n_critic=0), r"The 'n_critic' parameter of ClusterGAN must be an int in the range \[1, inf\)\. Got 0"),
+    (dict(n_critic=True), r"The 'n_critic' parameter of ClusterGAN must be an int .*Got True instead"),
     (dict(init="dbscan"), r"init must be one of \['none', 'ae-gmm', 'ae-kmeans'.*got 'dbscan'"),
     (dict(init="clustergan"), r"init must be one of .*got 'clustergan'"),
-    (dict(n_clusters=1), "n_clusters must be an integer >= 2, got 1"),
+    (dict(n_clusters=1), r"The 'n_clusters' parameter of ClusterGAN must be an int in the range \[2, inf\)\. Got 1"),
 ])
 def test_bad_parameters(blobs, params, message):
     X, _ = blobs
@@ -251,7 +261,7 @@ def test_bad_sample_arguments(clustergan, kwargs, message):
 
 def test_bad_augment_count(blobs, clustergan):
     with pytest.raises(DeepclustError, match="n_per_cluster must be a positive integer, got 0"):
-        clustergan.augment(blobs[0], n_per_cluster=0)
+        clustergan.append_samples(blobs[0], n_per_cluster=0)
 
 
 def test_sampling_leaves_the_global_rng_alone(clustergan):

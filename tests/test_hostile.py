@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_cli import invoke
 
 import deepclust
 from deepclust import DeepclustError
 from deepclust.data import featurize, read_data, read_labels
 from deepclust.datasets import parse_idx
+from test_cli import invoke
 
 #: cases per test (10 tests, the CLI one with half as many): 2,850 hostile inputs per run by
 #: default; DEEPCLUST_HOSTILE_CASES=5000 explores further
@@ -135,7 +135,7 @@ def test_folders_of_broken_media(payload):
         for name in ("a.png", "b.jpg", "c.wav", "d.flac", "e.txt"):
             (Path(folder) / name).write_bytes(payload)
         for modality in ("images", "audio", "text"):
-            ours_or_fine(lambda: featurize(folder, modality=modality, text_backend="tfidf"))
+            ours_or_fine(lambda m=modality: featurize(folder, modality=m, text_backend="tfidf"))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,14 +10,12 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import FAST
-from test_checkpoint import recording_restores
-from deepclust import (DCN, N2D, AEKMeans, Autoencoder, ClusterGAN, DeepclustError, TrainingDiverged,
-                       cluster_accuracy)
-from deepclust.base import DeepClusterer
+from deepclust import DCN, N2D, AEKMeans, Autoencoder, ClusterGAN, DeepclustError, TrainingDiverged, cluster_accuracy
 from deepclust.methods import REGISTRY
+from deepclust.methods.clusterer import DeepClusterer
 from deepclust.training import Adversary, Phase, run_phase
 from deepclust.training.loop import make_optimizer
-
+from test_checkpoint import recording_restores
 
 #: per-method settings on top of FAST: ClusterGAN's game needs more (cheap) epochs to settle
 SETTINGS = {ClusterGAN: dict(epochs=100, lr=1e-3)}
@@ -158,8 +156,8 @@ def test_single_feature_data():
     [
         (np.full((10, 3), np.nan), 2, "NaN"),
         (np.full((10, 3), np.inf), 2, "infinity"),
-        (np.zeros((10, 3)), 1, "n_clusters must be an integer >= 2, got 1"),
-        (np.zeros((10, 3)), 2.5, "n_clusters must be an integer >= 2, got 2.5"),
+        (np.zeros((10, 3)), 1, r"The 'n_clusters' parameter of AEKMeans must be an int in the range \[2, inf\)\. Got 1"),
+        (np.zeros((10, 3)), 2.5, r"The 'n_clusters' parameter of AEKMeans must be an int .*Got 2\.5 instead"),
         (np.zeros((3, 3)), 4, "n_samples=3 is fewer than n_clusters=4"),
         (np.zeros((2, 3, 4, 5, 6)), 2, "got 5 dimensions"),
         (np.zeros(10), 2, "Reshape your data"),
@@ -185,8 +183,12 @@ def test_dcn_alpha_one_is_a_plain_autoencoder(blobs):
     records = [h for h in dcn.history_ if h["phase"] == "dcn"]
     assert len(records) == 2
     assert all(h["loss"] == pytest.approx(h["reconstruction"]) for h in records)
-    with pytest.raises(DeepclustError, match=r"alpha must be in \[0, 1\]"):
+    with pytest.raises(DeepclustError, match=r"The 'alpha' parameter of DCN must be a float in the range \[0\.0, 1\.0\]\. Got 1\.5 instead"):
         DCN(4, alpha=1.5, autoencoder=ae, device="cpu").fit(X)
+    with pytest.raises(DeepclustError, match=r"The 'tol' parameter of DCN must be a float in the range \[0\.0, 1\.0\]\. Got -1"):
+        DCN(4, tol=-1, autoencoder=ae, device="cpu").fit(X)
+    with pytest.raises(DeepclustError, match=r"The 'cluster_lr' parameter of DCN must be a float in the range \(0\.0, inf\)"):
+        DCN(4, cluster_lr=0, autoencoder=ae, device="cpu").fit(X)
 
 
 def test_n2d_soft_assignments_and_new_points(blobs):
@@ -198,7 +200,7 @@ def test_n2d_soft_assignments_and_new_points(blobs):
     np.testing.assert_array_equal(proba[:300].argmax(axis=1), model.labels_)
     # unseen points are placed through their nearest training neighbours
     assert cluster_accuracy(y[300:], model.predict(X[300:])) == 1.0
-    with pytest.raises(DeepclustError, match="covariance_type must be 'full' or 'diag'"):
+    with pytest.raises(DeepclustError, match=r"The 'covariance_type' parameter of N2D must be a str among \{.*\}\. Got 'tied' instead"):
         N2D(4, covariance_type="tied").fit(X)
 
 

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 import soundfile
 from PIL import Image, ImageDraw
-from test_cli import assert_png, assert_user_error, invoke
 
 import deepclust
 from deepclust import DeepclustError, ModelFileError, evaluate
 from deepclust.data import text as text_module
 from deepclust.data.featurize import apply_featurizer, detect_modality, featurize
 from deepclust.data.tables import TablePreprocessor
+from test_cli import assert_png, assert_user_error, invoke
 
 FAST = ["--hidden-dims", "64,64", "--latent-dim", "4", "--batch-size",
         "32", "--device", "cpu", "--quiet", "--seed", "0"]

@@ -9,8 +9,8 @@ from sklearn.datasets import load_digits
 
 import deepclust
 from conftest import FAST, reload_as_saved_before
-from test_checkpoint import recording_restores
 from deepclust import N2D, Autoencoder, DeepclustError, cluster_accuracy
+from test_checkpoint import recording_restores
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_a_model_saved_before_self_labelling_loads_as_the_published_method(blobs
 
 def test_negative_epochs_are_refused(blobs):
     X, _ = blobs
-    with pytest.raises(DeepclustError, match=r"epochs \(self-labelling\) must be >= 0, got -1"):
+    with pytest.raises(DeepclustError, match=r"The 'epochs' parameter of N2D must be an int in the range \[0, inf\)\. Got -1 instead"):
         N2D(4, epochs=-1).fit(X)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import importlib
 import os
 import signal
 import subprocess
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_cli import TINY, assert_user_error, invoke
 
+from test_cli import TINY, assert_user_error, invoke
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -64,7 +65,7 @@ def test_a_full_disk_leaves_the_previous_outputs_intact(earlier_run, monkeypatch
 WRITER = textwrap.dedent("""
     import hashlib, sys
     from pathlib import Path
-    from deepclust.io import OutputSet
+    from deepclust.files import OutputSet
 
     folder = Path(sys.argv[1])
     version = 0
@@ -128,20 +129,22 @@ def test_the_python_api_reads_a_memory_mapped_array_in_blocks(tmp_path, monkeypa
     assert max(seen) == 7 and sum(seen) == 50 * 5
     X[45, 2] = np.nan
     np.save(tmp_path / "bad.npy", X)
-    with pytest.raises(DeepclustError, match="Input X contains NaN"):
+    with pytest.raises(DeepclustError, match="^X contains NaN: deepclust cannot cluster missing values"):
         models[0].predict(np.load(tmp_path / "bad.npy", mmap_mode="r"))
 
 
 def test_predict_streams_an_npy_file_in_blocks(tmp_path, monkeypatch):
     """Blocks of 7 rows give the labels of one pass; a NaN in a later block is reported with its
     row in the whole file, and no labels file appears."""
-    from deepclust import AEKMeans, cli, load
+    from deepclust import AEKMeans, load
+
+    predict_command = importlib.import_module("deepclust.cli.commands.predict")  # the module, not the command
 
     X = np.random.default_rng(1).normal(size=(50, 3)).astype(np.float32) * 4
     out = tmp_path / "run"
     AEKMeans(3, hidden_dims=(8,), latent_dim=2, pretrain_epochs=2, random_state=0, verbose=0).fit(X).save(out / "model")
     np.save(tmp_path / "new.npy", X)
-    monkeypatch.setattr(cli, "STREAM_ROWS", 7)
+    monkeypatch.setattr(predict_command, "STREAM_ROWS", 7)
     target = tmp_path / "labels.csv"
     result = invoke("predict", out / "model", tmp_path / "new.npy", "--out", target, "--device", "cpu")
     assert result.exit_code == 0, result.stderr

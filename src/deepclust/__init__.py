@@ -4,8 +4,7 @@ from importlib import metadata
 from . import datasets
 from .exceptions import DeepclustError, ModelFileError, TrainingDiverged
 from .io import load
-from .methods import (AEGMM, DCN, DEC, GAN, IDEC, N2D, REGISTRY, AEKMeans, Autoencoder, AutoClusterer,
-                      ClusterGAN, VaDE)
+from .methods import AEGMM, DCN, DEC, GAN, IDEC, N2D, REGISTRY, AEKMeans, AutoClusterer, Autoencoder, ClusterGAN, VaDE
 from .metrics import ari, cluster_accuracy, evaluate, nmi, purity
 
 try:

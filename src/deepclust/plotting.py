@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .exceptions import DeepclustError
+from .files import atomic_write_bytes
 
 #: the embedding map draws at most this many points (a seeded random subset)
 MAX_POINTS = 10_000
@@ -46,8 +47,6 @@ def _png(fig) -> bytes:
 
 def save_png(png: bytes, path: str | Path) -> Path:
     """Write PNG bytes to ``path`` atomically (temporary file in the same folder, then rename)."""
-    from .io import atomic_write_bytes
-
     path = Path(path)
     atomic_write_bytes(path, png)
     return path

@@ -1,45 +1,100 @@
-"""UMAP manifolds and the Gaussian mixture fitted in them (N2D's manifold step)."""
+"""UMAP manifolds and the Gaussian mixture fitted in them (N2D's manifold step).
+
+``verbose`` as for the estimators: 0 prints nothing; 1 prints deepclust's own status line for
+the UMAP step (``umap: embedding 1,797 points in 10-D``, with the elapsed time) and keeps
+umap-learn, pynndescent and numba quiet (their progress and warnings); 2 lets them speak too.
+"""
 from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..exceptions import DeepclustError
 from .mixture import TensorMixture, fit_mixture
 
+#: modules whose warnings are umap-learn's own chatter (shown at ``verbose >= 2`` only)
+UMAP_MODULES = r"(umap|pynndescent|numba|llvmlite)(\.|$)"
+#: whether UMAP has run in this process: umap-learn caches little of its numba code on disk, so
+#: the first call of every process spends from seconds to a minute or more compiling it
+_compiled = False
+
 
 def umap_embedding(Z: np.ndarray, n_components: int, seed: int, *, n_neighbors: int = 20,
-                   min_dist: float = 0.0) -> np.ndarray:
+                   min_dist: float = 0.0, verbose: int = 0) -> np.ndarray:
     """UMAP of ``Z`` (n, m) to ``n_components`` dimensions (at most n − 2), float32 ``(n, c)``;
-    ``n_neighbors`` is capped at n − 1. umap-learn's own progress messages are not shown (the
-    caller's progress says what runs)."""
+    ``n_neighbors`` is capped at n − 1. ``verbose``: see the module's docstring."""
+    global _compiled
     try:
-        import umap
+        import umap  # here, not at the top: umap-learn loads numba, a second or more of startup time
+        from numba.core.errors import NumbaWarning
     except ImportError:  # pragma: no cover - umap-learn is a dependency
         raise DeepclustError("UMAP needs umap-learn: pip install umap-learn") from None
     n = Z.shape[0]
+    components = min(n_components, n - 2)
     reducer = umap.UMAP(
-        n_components=min(n_components, n - 2),
+        n_components=components,
         n_neighbors=min(n_neighbors, n - 1),
         min_dist=min_dist,
         random_state=seed,
         n_jobs=1,  # a seeded UMAP runs single-threaded anyway; saying so avoids its warning
+        verbose=verbose >= 2,
     )
+    if verbose and not _compiled:
+        print("umap: first use in this process: numba compiles its code first (up to a minute or more)",
+              file=sys.stderr, flush=True)
     threads = torch.get_num_threads()
-    try:
-        return reducer.fit_transform(Z).astype(np.float32)
-    finally:  # numba's OpenMP start-up resets torch's thread count to the number of cores
-        torch.set_num_threads(threads)
+    with status(verbose, "umap", f"embedding {n:,} points in {components}-D"), warnings.catch_warnings():
+        if verbose < 2:
+            warnings.filterwarnings("ignore", module=UMAP_MODULES)
+            warnings.filterwarnings("ignore", category=NumbaWarning)
+        try:
+            E = reducer.fit_transform(Z).astype(np.float32)
+        finally:  # numba's OpenMP start-up resets torch's thread count to the number of cores
+            torch.set_num_threads(threads)
+    _compiled = True
+    return E
+
+
+@contextlib.contextmanager
+def status(verbose: int, label: str, text: str) -> Iterator[None]:
+    """deepclust's status line for a step without batches, on stderr: on a terminal ``label``, a
+    pulsing bar, the elapsed time and ``text``; elsewhere (logs, pipes) one line ``label: text``
+    at the start and ``label: done in N s`` at the end. Nothing at ``verbose=0``."""
+    if not verbose:
+        yield
+        return
+    console = Console(file=sys.stderr)
+    if console.is_terminal:
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), TimeElapsedColumn(),
+                            TextColumn("{task.fields[status]}"), console=console)
+        with progress:
+            task = progress.add_task(label, total=None, status=text)
+            yield
+            progress.update(task, total=1, completed=1)
+        return
+    start = time.perf_counter()
+    print(f"{label}: {text}", file=sys.stderr, flush=True)
+    yield
+    print(f"{label}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
 def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20, min_dist: float = 0.0,
              n_components: int | None = None, covariance_type: str = "full", n_init: int = 10,
-             device: torch.device | str = "cpu") -> tuple[np.ndarray, TensorMixture, np.ndarray]:
+             device: torch.device | str = "cpu", verbose: int = 0) -> tuple[np.ndarray, TensorMixture, np.ndarray]:
     """N2D's manifold step: UMAP of the codes ``Z`` (n, latent_dim) to ``n_components``
     (default ``n_clusters``) dimensions, then a Gaussian mixture there (best likelihood of
     ``n_init`` starts). Returns the manifold positions ``(n, n_components)`` float32, the
     fitted mixture (tensors on ``device``) and the training points' labels."""
-    E = umap_embedding(Z, n_components or n_clusters, seed, n_neighbors=n_neighbors, min_dist=min_dist)
+    E = umap_embedding(Z, n_components or n_clusters, seed, n_neighbors=n_neighbors, min_dist=min_dist,
+                       verbose=verbose)
     # several starts, best likelihood: one start sometimes merges two clusters
     mixture, labels = fit_mixture(E, n_clusters, seed, covariance_type=covariance_type, n_init=n_init,
                                   device=device)

@@ -35,7 +35,7 @@ def k_candidates(k_range: tuple[int, int], n_samples: int) -> range:
 
 
 def choose_n_clusters(X: np.ndarray, k_range: tuple[int, int], seed: int,
-                      input_scaling: str = "auto") -> tuple[int, dict[int, float]]:
+                      input_scaling: str = "auto", verbose: int = 0) -> tuple[int, dict[int, float]]:
     """The number of clusters of ``X`` ``(n, ...)``, and the criterion for each one tried.
 
     The features are scaled as the models scale them (``input_scaling``) and mapped by
@@ -49,7 +49,7 @@ def choose_n_clusters(X: np.ndarray, k_range: tuple[int, int], seed: int,
     ks = k_candidates(k_range, X.shape[0])
     flat = X.reshape(X.shape[0], -1)
     _, offset, scale = choose_scaling(flat, input_scaling)
-    E = umap_embedding((flat - offset) / scale, MANIFOLD_DIMS, seed)
+    E = umap_embedding((flat - offset) / scale, MANIFOLD_DIMS, seed, verbose=verbose)
     rng_points = min(E.shape[0], SILHOUETTE_POINTS)
     scores = {}
     for k in ks:

@@ -2,7 +2,11 @@
 preprocessing (featurizers) that turns each into features and is saved with a model."""
 
 from deepclust.data.featurize import (
-    MODALITIES, Featurized, apply_featurizer, detect_modality, featurize,
+    MODALITIES,
+    Featurized,
+    apply_featurizer,
+    detect_modality,
+    featurize,
 )
 from deepclust.data.readers import LoadedData, read_data, read_image_folder, read_labels
 from deepclust.data.tables import TablePreprocessor

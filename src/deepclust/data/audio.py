@@ -7,14 +7,21 @@ default). Needs the ``[audio]`` extra (``pip install 'deepclust[audio]'``).
 """
 from __future__ import annotations
 
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.progress import track
 
 from deepclust.exceptions import DeepclustError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+#: modules whose warnings are the audio libraries' own (shown at ``progress >= 2`` only), such as
+#: librosa's "n_fft=2048 is too large for input signal" for every short file
+LIBRARY_MODULES = r"(librosa|audioread|soundfile|numba)(\.|$)"
 
 
 def _require_audio_libraries():
@@ -50,10 +57,19 @@ class AudioFeatures:
         return [f"audio: mean and std of {self.n_mels} log-mel bands and {self.n_mfcc} MFCCs per "
                 f"file, at {self.sample_rate} Hz, first {self.max_seconds:g} s"]
 
-    def features(self, files: list[Path], root: Path, shown: str, progress: bool = False
+    def features(self, files: list[Path], root: Path, shown: str, progress: int = 0
                  ) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
-        """(X float32 (n_read, 2 * (n_mels + n_mfcc)), relative names read, [(name, why skipped)])."""
+        """(X float32 (n_read, 2 * (n_mels + n_mfcc)), relative names read, [(name, why skipped)]).
+        ``progress``: 0 nothing; 1 deepclust's progress bar, librosa's warnings not shown; 2 the
+        bar and librosa's warnings."""
         librosa, soundfile = _require_audio_libraries()
+        with warnings.catch_warnings():
+            if progress < 2:
+                warnings.filterwarnings("ignore", module=LIBRARY_MODULES)
+            return self._features(librosa, soundfile, files, root, shown, progress)
+
+    def _features(self, librosa, soundfile, files: list[Path], root: Path, shown: str, progress: int
+                  ) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
         width = 2 * (self.n_mels + self.n_mfcc)
         rows, names, skipped = [], [], []
         for f in _progress(files, f"reading {shown}", progress):
@@ -101,9 +117,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _progress(items: list, description: str, show: bool):
+    """``items``, with deepclust's progress bar on stderr while they are worked through."""
     if not show:
         yield from items
         return
-    from rich.progress import track
-
-    yield from track(items, description=description, transient=True)
+    yield from track(items, description=description, transient=True, console=Console(file=sys.stderr))

@@ -17,13 +17,27 @@ import pandas as pd
 
 from deepclust.data.audio import AUDIO_SUFFIXES, AudioFeatures
 from deepclust.data.readers import (
-    ARRAY_SUFFIXES, IMAGE_SUFFIXES, PARQUET_SUFFIXES, TABLE_SUFFIXES, find_files,
-    labels_from_subfolders, read_data, read_image_folder, read_table_frame, take_label_column,
+    ARRAY_SUFFIXES,
+    IMAGE_SUFFIXES,
+    PARQUET_SUFFIXES,
+    TABLE_SUFFIXES,
+    find_files,
+    labels_from_subfolders,
+    read_data,
+    read_image_folder,
+    read_table_frame,
+    take_label_column,
     warn_skipped,
 )
 from deepclust.data.tables import TablePreprocessor
 from deepclust.data.text import (
-    BACKENDS, TEXT_SUFFIXES, Documents, TextEmbedder, column_documents, read_documents, reported,
+    BACKENDS,
+    TEXT_SUFFIXES,
+    Documents,
+    TextEmbedder,
+    column_documents,
+    read_documents,
+    reported,
 )
 from deepclust.exceptions import DeepclustError
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 import tokenize
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -600,7 +600,8 @@ def iter_npy_rows(path: PathLike, rows: int = 65_536) -> Iterator[np.ndarray]:
             count = min(rows, shape[0] - start)
             block = np.fromfile(fh, dtype=dtype, count=count * per_row)
             if block.size != count * per_row:
-                raise DeepclustError(f"cannot read {shown}: the file ends before row {start + block.size // max(per_row, 1)}")
+                row = start + block.size // max(per_row, 1)
+                raise DeepclustError(f"cannot read {shown}: the file ends before row {row}")
             yield _to_float32_checked(block.reshape(count, *shape[1:]), shown, row_offset=start)
 
 
@@ -815,7 +816,8 @@ def read_image_folder(
             continue
         kept.append(f)
     if skipped:
-        warn_skipped(shown, "image files", [(f.relative_to(root).as_posix(), why) for f, why in sorted(skipped)], len(files))
+        reasons = [(f.relative_to(root).as_posix(), why) for f, why in sorted(skipped)]
+        warn_skipped(shown, "image files", reasons, len(files))
     if not kept:
         raise DeepclustError(f"{shown}: none of the {len(files)} image files could be read")
     if len(kept) < X.shape[0]:

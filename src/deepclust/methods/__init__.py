@@ -1,30 +1,19 @@
-"""Every method deepclust offers. The CLI, the docs and the common tests read ``REGISTRY``."""
-from .ae_gmm import AEGMM
-from .ae_kmeans import AEKMeans
-from .auto import AutoClusterer
-from .autoencoder import Autoencoder
-from .clustergan import ClusterGAN
-from .dcn import DCN
-from .dec import DEC, IDEC
-from .gan import GAN
-from .n2d import N2D
-from .vade import VaDE
+"""Every method deepclust offers, one module each; importing this package registers them all.
 
-#: clusterers by CLI name
-REGISTRY = {
-    "auto": AutoClusterer,
-    "ae-gmm": AEGMM,
-    "ae-kmeans": AEKMeans,
-    "clustergan": ClusterGAN,
-    "dcn": DCN,
-    "dec": DEC,
-    "idec": IDEC,
-    "n2d": N2D,
-    "vade": VaDE,
-}
+``REGISTRY`` maps CLI names to clusterer classes and ``LOADABLE`` class names to every class
+``deepclust.load`` may rebuild (see :mod:`deepclust.methods.registry`).
+"""
+import importlib
+import pkgutil
 
-#: every class ``deepclust.load`` may rebuild (clusterers, the autoencoder, the GAN), by class name
-LOADABLE = {cls.__name__: cls for cls in (*REGISTRY.values(), Autoencoder, GAN)}
+from .registry import LOADABLE, REGISTRY
 
-__all__ = ["AEGMM", "AEKMeans", "Autoencoder", "AutoClusterer", "ClusterGAN", "DCN", "DEC", "GAN", "IDEC",
-           "LOADABLE", "N2D", "REGISTRY", "VaDE"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+for _table in (REGISTRY, LOADABLE):  # in name order, whatever order the modules import in
+    _entries = sorted(_table.items())
+    _table.clear()
+    _table.update(_entries)
+
+globals().update(LOADABLE)
+__all__ = ["LOADABLE", "REGISTRY", *sorted(LOADABLE)]

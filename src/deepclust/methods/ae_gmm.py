@@ -4,11 +4,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..base import DeepClusterer
 from ..cluster import TensorMixture, fit_mixture
-from ..cluster.mixture import check_covariance_type
+from ..params import document_parameters, store_params
+from .clusterer import DeepClusterer
+from .registry import register
 
 
+@register("ae-gmm")
+@document_parameters
 class AEGMM(DeepClusterer):
     """Autoencoder embedding followed by a Gaussian mixture (best likelihood of ``n_init`` starts).
 
@@ -17,7 +20,18 @@ class AEGMM(DeepClusterer):
     soft assignments (``predict_proba``: the posterior of the components). With
     ``architecture="none"`` there is no network and the mixture is fitted on the scaled
     features themselves. Common parameters: see ``DeepClusterer``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from deepclust import AEGMM
+    >>> X = load_iris().data
+    >>> model = AEGMM(3, architecture="none", random_state=0).fit(X)  # a GMM of the scaled features
+    >>> model.predict_proba(X).shape
+    (150, 3)
     """
+
+    _parameter_docs = {"n_init": "Mixture starts (EM runs); the best likelihood is kept."}
 
     def __init__(
         self,
@@ -42,29 +56,7 @@ class AEGMM(DeepClusterer):
         random_state=None,
         verbose: int = 0,
     ):
-        self.n_clusters = n_clusters
-        self.covariance_type = covariance_type
-        self.n_init = n_init
-        self.latent_dim = latent_dim
-        self.hidden_dims = hidden_dims
-        self.architecture = architecture
-        self.pretrain_epochs = pretrain_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.input_scaling = input_scaling
-        self.max_grad_norm = max_grad_norm
-        self.deterministic = deterministic
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.augment = augment
-        self.autoencoder = autoencoder
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-
-    def _check_params(self, X) -> None:
-        super()._check_params(X)
-        check_covariance_type(self.covariance_type)
+        store_params(self, locals())
 
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
         self._mixture, _ = fit_mixture(Z.cpu().numpy(), self.n_clusters, seed, covariance_type=self.covariance_type,

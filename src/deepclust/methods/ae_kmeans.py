@@ -1,16 +1,31 @@
 """AE + k-means: pretrain an autoencoder, then k-means in its latent space."""
 from __future__ import annotations
 
-from ..base import DeepClusterer
+from ..params import document_parameters, store_params
+from .clusterer import DeepClusterer
+from .registry import register
 
 
+@register("ae-kmeans")
+@document_parameters
 class AEKMeans(DeepClusterer):
     """Autoencoder embedding followed by k-means with ``n_init`` restarts.
 
     The simplest deep clusterer and the baseline for the others; ``predict`` assigns new data to
     the nearest k-means centre in latent space. Common parameters: see ``DeepClusterer``
     (``pretrain_epochs`` trains the autoencoder; there is no joint clustering phase).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepclust import AEKMeans
+    >>> X = load_digits().data
+    >>> model = AEKMeans(10, random_state=0).fit(X)
+    >>> model.labels_.shape, model.transform(X).shape
+    ((1797,), (1797, 10))
     """
+
+    _parameter_docs = {"n_init": "k-means restarts; the best is kept."}
 
     def __init__(
         self,
@@ -34,21 +49,4 @@ class AEKMeans(DeepClusterer):
         random_state=None,
         verbose: int = 0,
     ):
-        self.n_clusters = n_clusters
-        self.latent_dim = latent_dim
-        self.hidden_dims = hidden_dims
-        self.architecture = architecture
-        self.pretrain_epochs = pretrain_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.n_init = n_init
-        self.input_scaling = input_scaling
-        self.max_grad_norm = max_grad_norm
-        self.deterministic = deterministic
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.augment = augment
-        self.autoencoder = autoencoder
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())

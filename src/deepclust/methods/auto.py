@@ -10,14 +10,18 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import check_n_clusters, expect_tensor
+from ..base import check_n_clusters
 from ..cluster import choose_n_clusters
-from ..data.validate import check_input
+from ..data.validate import check_input, input_scaling_for, table_features
 from ..exceptions import DeepclustError, ModelFileError
+from ..model_file import save_model
+from ..params import StrOptions, document_parameters, ints, positive_ints, store_params, validate_params
+from ..tensors import expect_tensor
 from ..training import draw_seed
 from .ae_gmm import AEGMM
 from .ae_kmeans import AEKMeans
 from .n2d import N2D
+from .registry import register
 
 #: the candidate pipelines, in the order that breaks ties in their score
 CANDIDATES = ("kmeans", "gmm", "umap-gmm", "n2d")
@@ -34,13 +38,15 @@ def _has_chosen(attribute: str):
     return lambda self: hasattr(self.best_estimator_, attribute)
 
 
+@register("auto")
+@document_parameters
 class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     """Fit a few clustering pipelines and keep the one that agrees most with the others.
 
     On images (samples shaped ``(h, w)`` or ``(c, h, w)``) ``candidates="auto"`` fits N2D alone:
     its self-labelling teaches the encoder that shifted and rotated copies of an image belong
-    together, knowledge that no clustering of raw pixels has, and on images it beats them (the
-    bundled MNIST sample: N2D 0.957, UMAP + mixture on the pixels 0.801, k-means 0.538). On
+    together, knowledge that no clustering of raw pixels has, and on images it beats them
+    (``benchmarks/results/realdata.md``). On
     any other data there is no such prior to rely on, and all four candidates run on the same
     data with the same seed:
 
@@ -59,27 +65,60 @@ class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     used: a pipeline is kept when independent ways of looking at the data find the same groups,
     so a pipeline that failed alone, or that followed a quirk of its own space, is outvoted.
     ``chosen_`` names the winner, ``candidates_`` records every candidate's score, cluster
-    count and seconds, ``candidate_labels_`` every candidate's partition of the training data, and ``best_estimator_`` is the winner itself (a fitted AEKMeans, AEGMM
+    count and seconds, ``candidate_labels_`` every candidate's partition of the training data,
+    and ``best_estimator_`` is the winner itself (a fitted AEKMeans, AEGMM
     or N2D): ``predict``, ``predict_proba``, ``transform`` and ``save`` use it. Fitting costs
     the sum of the candidates; on data of more than a few thousand rows that is N2D's time
     plus one UMAP of the raw features.
 
-    Parameters
-    ----------
-    n_clusters : int >= 2 or ``"auto"``. ``"auto"`` chooses it without labels from
-        ``k_range`` (see :func:`deepclust.cluster.choose_n_clusters`); the chosen number is
-        ``n_clusters_`` and the criterion's curve ``k_scores_``.
-    candidates : ``"auto"`` (see above) or names from ``("kmeans", "gmm", "umap-gmm", "n2d")``;
-        one name fits that pipeline alone.
-    k_range : ``(low, high)``, the numbers of clusters ``n_clusters="auto"`` considers
-        (capped at a tenth of the samples).
-    pretrain_epochs, batch_size, latent_dim, hidden_dims, architecture, augment : passed to the
-        ``"n2d"`` candidate (``None``: its own defaults).
-    input_scaling : how every candidate scales the features (see :class:`~deepclust.Autoencoder`).
-    max_grad_norm, checkpoint_dir : passed to the ``"n2d"`` candidate, the only one that trains.
-    deterministic : passed to every candidate.
-    device, random_state, verbose : as everywhere.
+    Examples
+    --------
+    >>> from sklearn.datasets import load_wine
+    >>> from deepclust import AutoClusterer
+    >>> X = load_wine().data
+    >>> model = AutoClusterer(n_clusters="auto", random_state=0).fit(X)
+    >>> model.chosen_ in model.candidates_
+    True
     """
+
+    _parameter_constraints = {
+        "n_clusters": [ints(2), StrOptions({"auto"})],
+        "candidates": [str, list, tuple],
+        "k_range": [positive_ints(2)],
+        "pretrain_epochs": [None, StrOptions({"auto"}), ints(0)],
+        "batch_size": [None, ints(1)],
+        "latent_dim": [None, ints(1)],
+        "architecture": [None, StrOptions({"mlp", "conv", "none"})],
+        "augment": [None, "boolean", StrOptions({"auto"})],
+    }
+    _parameter_docs = {
+        "n_clusters": ("Number of clusters, or ``'auto'`` to choose it without labels from ``k_range`` (see "
+                       ":func:`deepclust.cluster.choose_n_clusters`)."),
+        "candidates": ("``'auto'`` (see above) or names from ``('kmeans', 'gmm', 'umap-gmm', 'n2d')``; one name fits "
+                       "that pipeline alone."),
+        "k_range": ("``(low, high)``: the cluster counts ``n_clusters='auto'`` considers (capped at a tenth of the "
+                    "samples)."),
+        "pretrain_epochs": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
+        "batch_size": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
+        "latent_dim": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
+        "hidden_dims": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
+        "architecture": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
+        "augment": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
+        "input_scaling": "How every candidate scales the features (see :class:`~deepclust.Autoencoder`).",
+        "max_grad_norm": "Passed to the ``'n2d'`` candidate, the only one that trains.",
+        "checkpoint_dir": "Passed to the ``'n2d'`` candidate, the only one that trains.",
+        "deterministic": "Passed to every candidate.",
+    }
+    _attribute_docs = {
+        "labels_": ("ndarray of shape (n_samples,)", "The chosen candidate's cluster of every training sample."),
+        "chosen_": ("str", "Name of the chosen candidate."),
+        "best_estimator_": ("estimator", "The chosen candidate, fitted (``predict``, ``transform``... use it)."),
+        "candidates_": ("dict", "Per candidate: its agreement score, cluster count and seconds."),
+        "candidate_labels_": ("dict of ndarray", "Per candidate: its partition of the training data."),
+        "selection_": ("dict", "The record of the choice, as written to ``selection.json``."),
+        "n_clusters_": ("int", "The number of clusters used (chosen when ``n_clusters='auto'``)."),
+        "k_scores_": ("dict", "With ``n_clusters='auto'``: the criterion for every K tried."),
+    }
 
     def __init__(
         self,
@@ -101,33 +140,20 @@ class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         random_state=None,
         verbose: int = 0,
     ):
-        self.n_clusters = n_clusters
-        self.candidates = candidates
-        self.k_range = k_range
-        self.pretrain_epochs = pretrain_epochs
-        self.batch_size = batch_size
-        self.latent_dim = latent_dim
-        self.hidden_dims = hidden_dims
-        self.architecture = architecture
-        self.augment = augment
-        self.input_scaling = input_scaling
-        self.max_grad_norm = max_grad_norm
-        self.deterministic = deterministic
-        self.checkpoint_dir = checkpoint_dir
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     # --- fitting -------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Fit every candidate, score their agreement, keep the best; sets ``labels_``."""
+        validate_params(self)
         X = check_input(self, X, reset=True)
         names = self._check_candidates(images=len(self.input_shape_) in (2, 3))
         seed = draw_seed(self.random_state)
         # an int seed reaches every candidate as it is: on images auto is N2D(random_state=seed)
         state = int(self.random_state) if isinstance(self.random_state, (int, np.integer)) else seed
         if isinstance(self.n_clusters, str) and self.n_clusters == "auto":
-            self.n_clusters_, self.k_scores_ = choose_n_clusters(X, self.k_range, seed, self.input_scaling)
+            self.n_clusters_, self.k_scores_ = choose_n_clusters(X, self.k_range, seed, input_scaling_for(self),
+                                                                   verbose=self.verbose)
         else:
             check_n_clusters(self.n_clusters, X.shape[0])
             self.n_clusters_ = int(self.n_clusters)
@@ -167,7 +193,7 @@ class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _candidate(self, name: str, seed: int):
         k = self.n_clusters_
-        common = dict(input_scaling=self.input_scaling, deterministic=self.deterministic, device=self.device,
+        common = dict(input_scaling=input_scaling_for(self), deterministic=self.deterministic, device=self.device,
                       random_state=seed, verbose=self.verbose)
         if name == "kmeans":
             return AEKMeans(k, architecture="none", **common)
@@ -193,22 +219,22 @@ class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Cluster of each sample by the chosen pipeline, ``(n,)``."""
         check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.predict(X)
+        return self.best_estimator_.predict(table_features(self, X, reset=False))
 
     @available_if(_has_chosen("predict_proba"))
     def predict_proba(self, X) -> np.ndarray:
         """The chosen pipeline's soft assignments, ``(n, n_clusters_)``."""
-        return self.best_estimator_.predict_proba(X)
+        return self.best_estimator_.predict_proba(table_features(self, X, reset=False))
 
     def transform(self, X) -> np.ndarray:
         """The chosen pipeline's embedding (the scaled features for a pipeline without network)."""
         check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.transform(X)
+        return self.best_estimator_.transform(table_features(self, X, reset=False))
 
     def score(self, X, y=None) -> float:
         """The chosen pipeline's ``score``."""
         check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.score(X)
+        return self.best_estimator_.score(table_features(self, X, reset=False))
 
     @property
     def cluster_centers_(self) -> np.ndarray:
@@ -232,8 +258,6 @@ class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     # --- persistence (see io.py) ----------------------------------------------------------
     def save(self, path) -> None:
         """Write the fitted model (the chosen pipeline and the record of the choice)."""
-        from ..io import save_model
-
         save_model(self, path)
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:

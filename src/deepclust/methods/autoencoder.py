@@ -9,19 +9,16 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import TorchEstimator, is_integer, load_module_state
+from ..base import TorchEstimator, load_module_state
 from ..exceptions import DeepclustError
-from ..nn import AutoencoderNet, Reshape, conv_autoencoder, mlp_autoencoder
+from ..nn import AutoencoderNet, Reshape, conv_autoencoder, mlp_autoencoder, reconstruction_loss
+from ..params import _ACTIVATIONS, StrOptions, document_parameters, reals, store_params, validate_params
 from ..training import Phase, run_phase, seeded
-
-ARCHITECTURES = ("mlp", "conv", "none")
-
-
-def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """``(1/m) Σ_i ||x_i − x̂_i||²``: squared error summed over features, averaged over the batch."""
-    return (x_hat - x).pow(2).flatten(1).sum(dim=1).mean()
+from .registry import register
 
 
+@register()
+@document_parameters
 class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
     """Encoder/decoder network trained to reconstruct its input.
 
@@ -29,37 +26,42 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
     ``(n, *input_shape)`` in the input's own units; ``reconstruction_error`` and
     ``compression_ratio_`` (input features per code dimension) report how much was kept.
 
-    Parameters
-    ----------
-    latent_dim : size of the code.
-    hidden_dims : widths of the MLP's hidden layers, mirrored in the decoder (default
-        (500, 500, 2000), DEC's); for ``architecture="conv"`` the channel counts of the stride-2
-        convolutions (default (32, 64, 128)).
-    architecture : ``"mlp"`` (any input; images are flattened), ``"conv"`` (images only) or
-        ``"none"``: no network, the code is the scaled input itself, flattened (nothing is
-        trained; a clusterer built on it clusters the features as they are).
-    activation : hidden activation; ``latent_activation`` / ``output_activation`` for the code
-        and the reconstruction (``None`` = linear).
-    epochs, batch_size, lr, optimizer, weight_decay, schedule : training (``schedule``
-        ``"cosine"`` anneals the learning rate to zero over the run).
-    noise : standard deviation of Gaussian noise added to the (scaled) input while training
-        (a denoising autoencoder); 0 disables it.
-    augment : shift (up to 10%) and rotate (up to 10°) every training batch of images at
-        random, as DEC-DA does; ``True`` needs images, ``"auto"`` augments images only.
-    input_scaling : ``"auto"`` (data in [0, 1] unchanged; non-negative integers such as pixels
-        divided by their maximum; anything else standardised), ``"standard"``, ``"minmax"``,
-        ``"max"`` or ``"none"``; stored in the model and reapplied to new data.
-    max_grad_norm : clip the gradient to this total L2 norm before every optimiser step (a guard
-        against rare huge steps that turn the loss NaN); ``None`` (default) does not clip.
-    deterministic : use PyTorch's deterministic algorithms while fitting (matters on GPUs, where
-        cuDNN and atomic-add kernels otherwise vary between runs; an operation with no
-        deterministic version then raises). CPU results are identical either way.
-    checkpoint_dir : a folder where the training state is saved (``pretrain.safetensors``, every
-        ``checkpoint_every`` epochs, atomically); a fit that finds a checkpoint there for the same
-        data and settings resumes from it, and ends with the weights and labels an uninterrupted
-        run gives (CPU). A checkpoint for other data or settings is refused.
-    device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepclust import Autoencoder
+    >>> X = load_digits().data
+    >>> ae = Autoencoder(latent_dim=8, epochs=2, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (1797, 8)
     """
+
+    _parameter_constraints = {
+        "latent_activation": [None, StrOptions(_ACTIVATIONS)],
+        "output_activation": [None, StrOptions(_ACTIVATIONS)],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
+        "weight_decay": [reals(0)],
+        "schedule": [None, StrOptions({"cosine"})],
+        "noise": [reals(0)],
+    }
+    _attribute_docs = {
+        "network_": ("torch.nn.Module", "The fitted encoder/decoder."),
+        "latent_dim_": ("int", "Size of the code (the flattened input's size for ``architecture='none'``)."),
+        "compression_ratio_": ("float", "Input features per code dimension."),
+        "input_scaling_": ("str", "The scaling ``input_scaling`` resolved to."),
+    }
+    _parameter_docs = {
+        "epochs": "Training epochs.",
+        "lr": "Learning rate.",
+        "latent_activation": "Activation of the code (``None``: linear).",
+        "output_activation": "Activation of the reconstruction (``None``: linear).",
+        "optimizer": "``'adam'``, ``'adamw'`` or ``'sgd'``.",
+        "weight_decay": "L2 penalty of the optimiser.",
+        "schedule": "``'cosine'`` anneals the learning rate to zero over the run; ``None`` keeps it constant.",
+        "noise": ("Standard deviation of Gaussian noise added to the scaled input while training (a denoising "
+                  "autoencoder); 0 disables it."),
+        "verbose": "0: silent; 1: a progress bar.",
+    }
 
     def __init__(
         self,
@@ -86,32 +88,12 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         random_state=None,
         verbose: int = 0,
     ):
-        self.latent_dim = latent_dim
-        self.hidden_dims = hidden_dims
-        self.architecture = architecture
-        self.activation = activation
-        self.latent_activation = latent_activation
-        self.output_activation = output_activation
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.noise = noise
-        self.augment = augment
-        self.input_scaling = input_scaling
-        self.max_grad_norm = max_grad_norm
-        self.deterministic = deterministic
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     # --- fitting ---------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Train on ``X`` (n, d) or images; sets ``network_``, ``history_``, ``n_iter_``."""
+        validate_params(self)
         X = self._check_input(X, reset=True)
         self._fit_scaling(X)
         device = self._device()
@@ -145,11 +127,6 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
         return {"loss": reconstruction_loss(xb, x_hat)}
 
     def _build_network(self, input_shape: tuple[int, ...]) -> AutoencoderNet:
-        positive = lambda v: is_integer(v) and v >= 1
-        if not positive(self.latent_dim):
-            raise DeepclustError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
-        if self.hidden_dims is not None and not all(positive(h) for h in self.hidden_dims):
-            raise DeepclustError(f"hidden_dims must be positive integers, got {self.hidden_dims!r}")
         if self.architecture == "none":
             return AutoencoderNet(torch.nn.Flatten(), Reshape(*input_shape))
         hidden = None if self.hidden_dims is None else tuple(int(h) for h in self.hidden_dims)
@@ -158,17 +135,15 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
                 input_shape, int(self.latent_dim), (500, 500, 2000) if hidden is None else hidden, self.activation,
                 self.latent_activation, self.output_activation,
             )
-        if self.architecture == "conv":
-            if len(input_shape) not in (2, 3):
-                raise DeepclustError(
-                    "architecture='conv' needs images shaped (n, h, w) or (n, c, h, w); "
-                    f"got samples of shape {tuple(input_shape)}"
-                )
-            return conv_autoencoder(
-                input_shape, int(self.latent_dim), (32, 64, 128) if hidden is None else hidden, self.activation,
-                self.output_activation,
+        if len(input_shape) not in (2, 3):  # architecture="conv"
+            raise DeepclustError(
+                "architecture='conv' needs images shaped (n, h, w) or (n, c, h, w); "
+                f"got samples of shape {tuple(input_shape)}"
             )
-        raise DeepclustError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        return conv_autoencoder(
+            input_shape, int(self.latent_dim), (32, 64, 128) if hidden is None else hidden, self.activation,
+            self.output_activation,
+        )
 
     # --- using the fitted model ----------------------------------------------------------
     def _encode(self, Xt: torch.Tensor) -> torch.Tensor:

@@ -1,20 +1,27 @@
 """ClusterGAN: a GAN whose latent carries a cluster code, and an encoder that reads it back."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import (DeepClusterer, check_draw, check_n_clusters, expect_tensor, load_module_state,
-                    resolve_pretrain_epochs, warn_if_clusters_empty)
+from ..base import check_draw, check_n_clusters, load_module_state, resolve_pretrain_epochs, warn_if_clusters_empty
 from ..exceptions import DeepclustError
 from ..nn.gan import discriminator_loss, generator_loss
+from ..params import document_parameters, ints, reals, store_params
+from ..tensors import expect_tensor
 from ..training import Phase, draw_seed, run_phase
+from .clusterer import DeepClusterer
 from .gan import GAN
+from .registry import REGISTRY, register
 
 
+@register("clustergan")
+@document_parameters
 class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     """ClusterGAN (Mukherjee et al., 2019): cluster real data and generate any cluster's samples.
 
@@ -34,8 +41,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
 
     Initialisation (``init``): trained from random weights alone, as published, two cluster codes
     often end up generating the same mode while another mode gets none, and the clusters of real
-    data are then wrong (measured: ACC 0.55-0.98 on four well-separated blobs over five seeds).
-    So the encoder is first taught, for ``init_epochs`` epochs on the real data, the clusters of
+    data are then wrong. So the encoder is first taught, for ``init_epochs`` epochs on the real data, the clusters of
     an autoencoder clusterer: ``init="n2d"`` (default) or any other registry name; ``"none"``
     skips it. That clusterer's autoencoder is pretrained for ``pretrain_epochs`` (``"auto"``: 20,
     more on small data, as for the autoencoder clusterers) with a code of
@@ -43,7 +49,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     During the game the encoder's cross-entropy against those clusters on the real batch, weight
     ``beta_init``, keeps it from drifting towards what the generator draws (0 turns it off). The
     recovery loss then drives each code's samples onto one real cluster. The encoder's accuracy
-    therefore follows ``init``'s (measured slightly below it); the game adds generation.
+    therefore follows ``init``'s; the game adds generation.
 
     Conditional critic (``conditional_critic=True``, an addition to the published method): the
     discriminator scores a sample *as a member of a cluster*, a real sample as one of its
@@ -54,25 +60,62 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     carry the real batch's clusters. The published critic
     sees only whether a sample looks real, so a code may draw any digit the encoder happens to
     read as that code; the conditional one makes code ``k`` draw what cluster ``k`` holds.
-    Measured on MNIST-70k, 3 seeds: generated samples were the matched digit 0.906 of the time
-    against 0.849 with the published critic, at equal clustering accuracy
-    (``benchmarks/NOTES.md``).
 
     Defaults (chosen by measurement, ``benchmarks/NOTES.md``): WGAN-GP with 5 critic updates per
-    generator update and Adam 1e-4, β (0.5, 0.9), as published, because the non-saturating loss
-    collapsed to a single digit on MNIST; noise σ = 0.5 instead of the published 0.1, which
-    gave nearly identical samples within a cluster (measured with the BCE game; σ = 0.2 scored
-    better on the 10k sample but worse on MNIST-70k); MLP networks, since the DCGAN-style ones
-    (``architecture="conv"``) cost ~30× more per epoch on a CPU.
+    generator update and Adam 1e-4, β (0.5, 0.9), as published (the non-saturating loss can
+    collapse to a single mode); noise σ = 0.5 instead of the published 0.1, which gives nearly
+    identical samples within a cluster; MLP networks, much cheaper than the DCGAN-style ones
+    (``architecture="conv"``) on a CPU.
 
     The other parameters are :class:`~deepclust.GAN`'s (``hidden_dims`` are the generator's); the
     encoder has the discriminator's architecture. With ``checkpoint_dir`` the warm start and the
     game are saved as ``encoder.safetensors`` and ``clustergan.safetensors``, beside the init
     clusterer's own checkpoints (``pretrain.safetensors``, ...).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepclust import ClusterGAN
+    >>> X = load_digits().data
+    >>> model = ClusterGAN(10, epochs=5, random_state=0).fit(X)
+    >>> model.sample(4, cluster=3).shape, model.append_samples(X, n_per_cluster=2)[0].shape
+    ((4, 64), (1817, 64))
     """
 
     #: files saved before ``conditional_critic`` existed hold the published critic (see io.load)
     _params_before_they_existed = {"conditional_critic": False}
+
+    _parameter_constraints = {
+        "n_clusters": [ints(2)],
+        "noise_std": [reals(0, None, closed="neither")],
+        "beta_n": [reals(0)],
+        "beta_c": [reals(0)],
+        "init": [str],
+        "init_epochs": [ints(0)],
+        "beta_init": [reals(0)],
+        "conditional_critic": ["boolean"],
+    }
+    _parameter_docs = {
+        "noise_dim": "Size of the continuous part ``z_n`` of the generator's input.",
+        "noise_std": "Standard deviation of ``z_n``.",
+        "beta_n": "Weight of the encoder's noise-recovery loss ``MSE(ẑ_n, z_n)``.",
+        "beta_c": "Weight of the encoder's cluster-recovery loss ``CE(logits, c)``.",
+        "init": ("The autoencoder clusterer (a registry name such as ``'n2d'``) whose clusters the encoder "
+                 "learns first, on the real data; ``'none'`` starts from random weights, as published."),
+        "init_epochs": "Epochs of that warm start.",
+        "beta_init": ("Weight of the encoder's loss against the ``init`` clusters during the game (0 turns it "
+                      "off)."),
+        "conditional_critic": ("Score a sample as a member of a cluster (real: its ``init`` cluster; generated: "
+                               "its code's) instead of only as real or generated; needs ``init``."),
+        "pretrain_epochs": ("Pretraining epochs of the ``init`` clusterer's autoencoder (``'auto'``: 20, more on "
+                            "small data)."),
+        "latent_dim": "Code size of the ``init`` clusterer's autoencoder.",
+        "autoencoder": "A fitted :class:`~deepclust.Autoencoder` for the ``init`` clusterer to reuse.",
+    }
+    _attribute_docs = {
+        "labels_": ("ndarray of shape (n_samples,)", "The encoder's cluster of every training sample."),
+        "encoder_": ("torch.nn.Module", "The fitted encoder: data → (noise, cluster logits)."),
+    }
 
     def __init__(
         self,
@@ -111,27 +154,7 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         random_state=None,
         verbose: int = 0,
     ):
-        self.n_clusters = n_clusters
-        self.noise_std = noise_std
-        self.beta_n = beta_n
-        self.beta_c = beta_c
-        self.init = init
-        self.init_epochs = init_epochs
-        self.beta_init = beta_init
-        self.conditional_critic = conditional_critic
-        self.pretrain_epochs = pretrain_epochs
-        self.latent_dim = latent_dim
-        self.autoencoder = autoencoder
-        super().__init__(
-            noise_dim, hidden_dims=hidden_dims, discriminator_dims=discriminator_dims,
-            architecture=architecture, activation=activation,
-            discriminator_activation=discriminator_activation, output_activation=output_activation,
-            loss=loss, n_critic=n_critic, gp_weight=gp_weight, epochs=epochs, batch_size=batch_size,
-            lr=lr, betas=betas, input_scaling=input_scaling, max_grad_norm=max_grad_norm,
-            deterministic=deterministic, checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every, device=device,
-            random_state=random_state, verbose=verbose,
-        )
+        store_params(self, locals())
 
     # --- fitting ---------------------------------------------------------------------------
     def fit(self, X, y=None):
@@ -163,8 +186,6 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         self._init_targets = None
         if self.init == "none":
             return
-        from . import REGISTRY
-
         if self.init not in REGISTRY or not issubclass(REGISTRY[self.init], DeepClusterer):
             choices = ["none", *(name for name, cls in REGISTRY.items() if issubclass(cls, DeepClusterer))]
             raise DeepclustError(f"init must be one of {choices}, got {self.init!r}")
@@ -183,9 +204,9 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
             return {"loss": F.cross_entropy(self.encoder_(xb)[:, self.noise_dim:], targets[index])}
 
-        phase = Phase(max_grad_norm=self.max_grad_norm, name="encoder", step=step, parameters=self.encoder_.parameters(),
-                      epochs=int(self.init_epochs), lr=self.lr, betas=tuple(self.betas),
-                      modules=[self.encoder_], state={"init_targets": targets})
+        phase = Phase(max_grad_norm=self.max_grad_norm, name="encoder", step=step,
+                      parameters=self.encoder_.parameters(), epochs=int(self.init_epochs), lr=self.lr,
+                      betas=tuple(self.betas), modules=[self.encoder_], state={"init_targets": targets})
         run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
                   self._phase_checkpoint(phase))
 
@@ -317,12 +338,25 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
         samples = self._generate(self._latent(noise, codes))
         return (samples, codes.cpu().numpy()) if return_labels else samples
 
-    def augment(self, X, n_per_cluster: int, random_state=None) -> tuple[np.ndarray, np.ndarray]:
-        """``X`` followed by ``n_per_cluster`` generated samples of every cluster, with labels.
+    def append_samples(self, X, n_per_cluster: int, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` followed by ``n_per_cluster`` generated samples of every cluster, with labels:
+        data augmentation for a downstream model.
 
-        Returns ``(X_augmented, labels)``: ``X`` (as float32, its own shape) and then the
-        ``n_clusters · n_per_cluster`` new samples; ``labels`` holds ``predict(X)`` for the real
-        rows and the generating cluster for the new ones. New rows start at ``len(X)``.
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *input_shape)
+            Real data, shaped as in ``fit``.
+        n_per_cluster : int
+            New samples drawn from every cluster (>= 1).
+        random_state : int, RandomState or None
+            Seed of the draws.
+
+        Returns
+        -------
+        X_augmented : ndarray of shape (n_samples + n_clusters * n_per_cluster, *input_shape)
+            ``X`` as float32, then the new samples; new rows start at ``len(X)``.
+        labels : ndarray of shape (len(X_augmented),)
+            ``predict(X)`` for the real rows and the generating cluster for the new ones.
         """
         check_draw(n_per_cluster, name="n_per_cluster")
         real = self._check_input(X, reset=False)
@@ -333,6 +367,12 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
             parts.append(self.sample(n_per_cluster, cluster=k, random_state=generator))
             labels.append(np.full(n_per_cluster, k, dtype=np.int64))
         return np.concatenate(parts).astype(np.float32, copy=False), np.concatenate(labels)
+
+    def augment(self, X, n_per_cluster: int, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+        """Deprecated name of :meth:`append_samples` (``augment`` is also a parameter's name)."""
+        warnings.warn("ClusterGAN.augment() is renamed append_samples(); the old name will be removed",
+                      FutureWarning, stacklevel=2)
+        return self.append_samples(X, n_per_cluster, random_state)
 
     # --- persistence hooks (see io.py) ---------------------------------------------------
     def _state_tensors(self) -> dict[str, torch.Tensor]:

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import torch
 
-from ..base import DeepClusterer
-from ..exceptions import DeepclustError
+from ..nn import reconstruction_loss
+from ..params import document_parameters, reals, store_params
 from ..training import Phase, run_phase
-from .autoencoder import reconstruction_loss
+from .clusterer import DeepClusterer
+from .registry import register
 
 
+@register("dcn")
+@document_parameters
 class DCN(DeepClusterer):
     """Joint autoencoder + k-means training (Yang et al., 2017), in the article's form.
 
@@ -24,7 +27,22 @@ class DCN(DeepClusterer):
     (``μ_c ← μ_c + (Σ h − n_c μ_c) / count_c``, the paper's ``1/count`` step, vectorised).
     Centres start from k-means with ``n_init`` restarts. Training stops early when fewer than
     ``tol`` of the labels change in an epoch.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepclust import DCN
+    >>> X = load_digits().data
+    >>> model = DCN(10, alpha=0.5, random_state=0).fit(X)
+    >>> model.predict(X[:5]).shape
+    (5,)
     """
+
+    _parameter_constraints = {"alpha": [reals(0, 1)]}
+    _parameter_docs = {
+        "alpha": "Weight of the reconstruction loss; ``1 - alpha`` weighs the coding (k-means) loss.",
+        "n_init": "k-means restarts of the initial centres; the best is kept.",
+    }
 
     def __init__(
         self,
@@ -36,6 +54,7 @@ class DCN(DeepClusterer):
         architecture: str = "mlp",
         pretrain_epochs: int | str = "auto",
         epochs: int = 10,
+        cluster_lr: float = 1e-3,
         batch_size: int = 64,
         lr: float = 1e-3,
         n_init: int = 10,
@@ -51,32 +70,7 @@ class DCN(DeepClusterer):
         random_state=None,
         verbose: int = 0,
     ):
-        self.n_clusters = n_clusters
-        self.alpha = alpha
-        self.latent_dim = latent_dim
-        self.hidden_dims = hidden_dims
-        self.architecture = architecture
-        self.pretrain_epochs = pretrain_epochs
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.n_init = n_init
-        self.tol = tol
-        self.input_scaling = input_scaling
-        self.max_grad_norm = max_grad_norm
-        self.deterministic = deterministic
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.augment = augment
-        self.autoencoder = autoencoder
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-
-    def _check_params(self, X) -> None:
-        super()._check_params(X)
-        if not 0.0 <= self.alpha <= 1.0:
-            raise DeepclustError(f"alpha must be in [0, 1], got {self.alpha}")
+        store_params(self, locals())
 
     def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
         network = self.autoencoder_.network_
@@ -110,7 +104,7 @@ class DCN(DeepClusterer):
             step=step,
             parameters=network.parameters(),
             epochs=int(self.epochs),
-            lr=self.lr,
+            lr=self.cluster_lr,
             modules=[network],
             on_epoch_end=on_epoch_end,
             augment=self._augmenter(),

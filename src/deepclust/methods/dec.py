@@ -4,13 +4,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..base import DeepClusterer
-from ..exceptions import DeepclustError
-from ..nn import student_t_assignment, target_distribution
+from ..nn import reconstruction_loss, student_t_assignment, target_distribution
+from ..params import document_parameters, ints, reals, store_params
 from ..training import Phase, run_phase
-from .autoencoder import reconstruction_loss
+from .clusterer import DeepClusterer
+from .registry import register
 
 
+@register("dec")
+@document_parameters
 class DEC(DeepClusterer):
     """Deep Embedded Clustering (Xie et al., 2016).
 
@@ -22,15 +24,29 @@ class DEC(DeepClusterer):
     ``n_init`` restarts on the pretrained embedding. The clustering phase uses Adam with
     ``cluster_lr`` (``lr`` is the pretraining's). ``predict_proba`` returns ``q``.
 
-    Defaults are the recipe measured on MNIST-70k (``benchmarks/NOTES.md``): images are shifted
-    and rotated at random in pretraining and clustering (``augment="auto"``, as DEC-DA does;
-    other data is left alone), 60 pretraining epochs at batch 256. On MNIST-70k that lifted the
-    k-means start from 0.739 to 0.934, DEC from 0.789 to 0.976 and IDEC from 0.813 to 0.978
-    (means of 3 seeds, ``benchmarks/results/mnist70k*.md``) for 1.4 times the pretraining time;
+    Defaults are DEC-DA's recipe: images are shifted and rotated at random in pretraining and
+    clustering (``augment="auto"``; other data is left alone), 60 pretraining epochs at batch
+    256, which on MNIST-70k is worth far more than its cost (``benchmarks/NOTES.md``);
     ``augment=False, pretrain_epochs=20, batch_size=64`` gives the plain method.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepclust import DEC
+    >>> X = load_digits().data
+    >>> model = DEC(10, random_state=0).fit(X)
+    >>> model.predict_proba(X).shape
+    (1797, 10)
     """
 
     default_pretrain_epochs = 60
+
+    _parameter_constraints = {"update_interval": [ints(1)]}
+    _parameter_docs = {
+        "update_interval": "Batches between recomputations of the target distribution (at least once per epoch).",
+        "n_init": "k-means restarts of the initial centres; the best is kept.",
+    }
+    _attribute_docs = {"n_iter_": ("int", "Epochs of the clustering phase run (it may stop early, see ``tol``).")}
 
     def __init__(
         self,
@@ -58,39 +74,11 @@ class DEC(DeepClusterer):
         random_state=None,
         verbose: int = 0,
     ):
-        self.n_clusters = n_clusters
-        self.epochs = epochs
-        self.cluster_lr = cluster_lr
-        self.update_interval = update_interval
-        self.tol = tol
-        self.n_init = n_init
-        self.latent_dim = latent_dim
-        self.hidden_dims = hidden_dims
-        self.architecture = architecture
-        self.pretrain_epochs = pretrain_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.input_scaling = input_scaling
-        self.max_grad_norm = max_grad_norm
-        self.deterministic = deterministic
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.augment = augment
-        self.autoencoder = autoencoder
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _kl_weight_beside_reconstruction(self) -> float | None:
         """None: KL loss alone, decoder dropped (DEC); a number γ: ``L_rec + γ·KL`` (IDEC)."""
         return None
-
-    def _check_params(self, X) -> None:
-        super()._check_params(X)
-        if int(self.update_interval) < 1:
-            raise DeepclustError(f"update_interval must be >= 1 batch, got {self.update_interval}")
-        if not 0.0 <= self.tol <= 1.0:
-            raise DeepclustError(f"tol must be a fraction of labels in [0, 1], got {self.tol}")
 
     def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
         network = self.autoencoder_.network_
@@ -151,13 +139,27 @@ class DEC(DeepClusterer):
         return student_t_assignment(self._embed(X), self._centers).cpu().numpy()
 
 
+@register("idec")
+@document_parameters
 class IDEC(DEC):
     """Improved DEC (Guo et al., 2017): DEC's KL loss plus the autoencoder's reconstruction loss.
 
     Minimises ``L_rec + gamma · KL(p ‖ q)`` with the decoder kept, so the embedding keeps the
     local structure of the data while the clusters sharpen (``L_rec`` is the mean squared error
     per feature, as in the reference code). Otherwise as :class:`DEC`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepclust import IDEC
+    >>> X = load_digits().data
+    >>> model = IDEC(10, gamma=0.1, random_state=0).fit(X)
+    >>> model.labels_.shape
+    (1797,)
     """
+
+    _parameter_constraints = {"gamma": [reals(0, None, closed="neither")]}
+    _parameter_docs = {"gamma": "Weight of the KL clustering loss beside the reconstruction loss."}
 
     def __init__(
         self,
@@ -186,21 +188,8 @@ class IDEC(DEC):
         random_state=None,
         verbose: int = 0,
     ):
-        super().__init__(
-            n_clusters, epochs=epochs, cluster_lr=cluster_lr, update_interval=update_interval, tol=tol, n_init=n_init,
-            latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture,
-            pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
-            input_scaling=input_scaling, max_grad_norm=max_grad_norm, deterministic=deterministic,
-            checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every, augment=augment, autoencoder=autoencoder, device=device,
-            random_state=random_state, verbose=verbose,
-        )
-        self.gamma = gamma
+        store_params(self, locals())
 
     def _kl_weight_beside_reconstruction(self) -> float | None:
         return float(self.gamma)
 
-    def _check_params(self, X) -> None:
-        super()._check_params(X)
-        if not self.gamma > 0:
-            raise DeepclustError(f"gamma must be > 0, got {self.gamma}")

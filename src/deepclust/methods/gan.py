@@ -10,7 +10,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import TorchEstimator, check_draw, load_module_state
-from ..exceptions import DeepclustError
 from ..nn.gan import (
     GAN_LOSSES,
     conv_discriminator,
@@ -20,15 +19,26 @@ from ..nn.gan import (
     mlp_discriminator,
     mlp_generator,
 )
+from ..params import (
+    _ACTIVATIONS,
+    StrOptions,
+    document_parameters,
+    ints,
+    pair_of_reals,
+    positive_ints,
+    reals,
+    store_params,
+    validate_params,
+)
 from ..training import Adversary, Phase, draw_seed, run_phase, seeded
-
-ARCHITECTURES = ("mlp", "conv")
-
+from .registry import register
 
 #: generated samples whose spread is under this share of the data's come from a generator that
 #: did not learn (see GAN._warn_if_generator_did_not_learn)
 MIN_SAMPLE_SPREAD = 0.25
 
+@register()
+@document_parameters
 class GAN(TorchEstimator, BaseEstimator):
     """Generator ``G(z)`` and discriminator ``D(x)`` trained against each other; ``sample(n)``.
 
@@ -61,7 +71,49 @@ class GAN(TorchEstimator, BaseEstimator):
         :class:`~deepclust.Autoencoder` (``max_grad_norm`` clips generator and critic alike).
     checkpoint_dir, checkpoint_every : as for :class:`~deepclust.Autoencoder`; the game is saved
         as ``gan.safetensors`` (generator, discriminator, both optimisers, RNG).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepclust import GAN
+    >>> X = load_digits().data
+    >>> gan = GAN(epochs=5, random_state=0).fit(X)
+    >>> gan.sample(8).shape
+    (8, 64)
     """
+
+    _parameter_constraints = {
+        "noise_dim": [ints(1)],
+        "discriminator_dims": [None, positive_ints()],
+        "architecture": [StrOptions({"mlp", "conv"})],
+        "discriminator_activation": [StrOptions(_ACTIVATIONS)],
+        "loss": [StrOptions(set(GAN_LOSSES))],
+        "n_critic": [ints(1)],
+        "gp_weight": [reals(0)],
+        "betas": [pair_of_reals()],
+    }
+    _parameter_docs = {
+        "noise_dim": "Size of the noise ``z``.",
+        "hidden_dims": ("The generator's hidden widths (MLP; ``None``: (256, 512)) or its transposed-convolution "
+                        "channels (``architecture='conv'``; ``None``: (64, 128))."),
+        "discriminator_dims": ("The discriminator's hidden widths or channels (``None``: the generator's, reversed "
+                               "for the MLP)."),
+        "architecture": "``'mlp'`` (any data) or ``'conv'`` (images, DCGAN-style).",
+        "activation": "Hidden activation of the generator.",
+        "discriminator_activation": "Hidden activation of the MLP discriminator.",
+        "loss": ("``'bce'`` (the original game, non-saturating generator loss) or ``'wgan-gp'`` (a Wasserstein "
+                 "critic with gradient penalty)."),
+        "n_critic": "Discriminator updates per generator update.",
+        "gp_weight": "Weight of the gradient penalty (``loss='wgan-gp'``).",
+        "epochs": "Passes over the real data by the discriminator.",
+        "lr": "Adam's learning rate, both networks.",
+        "betas": "Adam's ``(beta1, beta2)``, both networks.",
+    }
+    _attribute_docs = {
+        "generator_": ("torch.nn.Module", "The fitted generator."),
+        "discriminator_": ("torch.nn.Module", "The fitted discriminator (critic)."),
+        "output_activation_": ("str or None", "The generator's last activation ``output_activation`` resolved to."),
+    }
 
     def __init__(
         self,
@@ -89,32 +141,12 @@ class GAN(TorchEstimator, BaseEstimator):
         random_state=None,
         verbose: int = 0,
     ):
-        self.noise_dim = noise_dim
-        self.hidden_dims = hidden_dims
-        self.discriminator_dims = discriminator_dims
-        self.architecture = architecture
-        self.activation = activation
-        self.discriminator_activation = discriminator_activation
-        self.output_activation = output_activation
-        self.loss = loss
-        self.n_critic = n_critic
-        self.gp_weight = gp_weight
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.betas = betas
-        self.input_scaling = input_scaling
-        self.max_grad_norm = max_grad_norm
-        self.deterministic = deterministic
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     # --- fitting ---------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Train on ``X`` (n, d) or images; sets ``generator_``, ``discriminator_``, ``history_``."""
+        validate_params(self)
         X = self._check_input(X, reset=True)
         self._check_params(X)
         self._fit_scaling(X)
@@ -148,14 +180,7 @@ class GAN(TorchEstimator, BaseEstimator):
         self.n_iter_ = self._play("gan", [self.generator_], Xt, generator)
 
     def _check_params(self, X: np.ndarray) -> None:
-        if self.loss not in GAN_LOSSES:
-            raise DeepclustError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
-        if self.architecture not in ARCHITECTURES:
-            raise DeepclustError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        if not isinstance(self.n_critic, (int, np.integer)) or self.n_critic < 1:
-            raise DeepclustError(f"n_critic must be a positive integer, got {self.n_critic!r}")
-        if not isinstance(self.noise_dim, (int, np.integer)) or self.noise_dim < 1:
-            raise DeepclustError(f"noise_dim must be a positive integer, got {self.noise_dim!r}")
+        """Checks of the parameters against the data (none here; ClusterGAN's cluster count)."""
 
     def _set_output_activation(self, Xt: torch.Tensor) -> None:
         if self.output_activation != "auto":

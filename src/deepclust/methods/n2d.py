@@ -5,19 +5,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..base import DeepClusterer, expect_tensor, load_module_state
+from ..base import load_module_state
 from ..cluster import TensorMixture, umap_gmm
-from ..cluster.mixture import check_covariance_type
 from ..exceptions import DeepclustError
+from ..params import document_parameters, ints, reals, store_params
+from ..tensors import expect_tensor
 from ..training import Phase, run_phase
 from ..training.augment import random_shift_rotate
+from .clusterer import DeepClusterer
+from .registry import register
 
 #: Self-labelling's targets are the mixture's labels, a few percent of them wrong; smoothed
-#: targets keep the head from fitting those with full confidence (the common 0.1, not tuned:
-#: MNIST-70k with the default recipe 0.9796 -> 0.9804, mean of 3 seeds, benchmarks/NOTES.md)
+#: targets keep the head from fitting those with full confidence (the common 0.1, not tuned)
 LABEL_SMOOTHING = 0.1
 
 
+@register("n2d")
+@document_parameters
 class N2D(DeepClusterer):
     """Cluster the autoencoder's embedding in a UMAP manifold with a Gaussian mixture.
 
@@ -28,29 +32,50 @@ class N2D(DeepClusterer):
     inverse-distance-weighted mean of the manifold positions of their ``n_neighbors`` nearest
     training embeddings (a training point lands on itself, so ``predict`` on the training data
     reproduces ``labels_``). Defaults are the published N2D settings (``n_neighbors=20``,
-    ``min_dist=0``), fixed once and never tuned against labels. ``pretrain_epochs="auto"`` pretrains
-    the autoencoder for 30 epochs at batch 64 (the other methods' default is 20; more on small
-    data).
+    ``min_dist=0``). ``pretrain_epochs="auto"`` pretrains the autoencoder for 30 epochs (more on
+    small data).
 
-    **Self-labelling** (images only; ``epochs`` > 0, default 10): the encoder and a linear head
+    **Self-labelling** (images only; ``epochs`` > 0): the encoder and a linear head
     ``latent_dim → n_clusters`` are then trained for ``epochs`` epochs to predict that partition
     with a cross-entropy loss against targets smoothed by 0.1, from randomly shifted (≤ 10%) and
     rotated (≤ 10°) copies of the images (Adam, ``cluster_lr``, cosine decay). The head's answer
     replaces the mixture's: ``labels_``, ``predict`` and ``predict_proba`` (its softmax) come from
     it, ``transform`` is the fine-tuned code, and the decoder is left as pretrained. A classifier
-    that must give moved copies the same label cannot follow the mixture's errors at the boundaries
-    one by one. On MNIST-70k (means of 3 seeds, ``benchmarks/NOTES.md``) it lifted ACC from 0.973 to
-    0.979 (20 plain pretraining epochs), 0.978 to 0.981 (augmented) and 0.980 to 0.983 (100 epochs),
-    and the default (30 epochs) reaches 0.980, for about 2 minutes on 2 CPU cores; on 8×8 digits it
-    changed ACC by −0.024 to +0.002: it polishes a good partition and does not repair a poor one.
-    The phase always moves the images — ``augment`` governs the pretraining only — and is skipped
-    for other data, where there is no such augmentation. ``epochs=0`` gives the published method.
+    that must give moved copies the same label cannot follow the mixture's errors at the
+    boundaries one by one, so it polishes a good partition (it does not repair a poor one; the
+    measurements are in ``benchmarks/NOTES.md``). The phase always moves the images —
+    ``augment`` governs the pretraining only — and is skipped for other data. ``epochs=0`` gives
+    the published method.
+
+    Examples
+    --------
+    >>> from deepclust import N2D
+    >>> from deepclust.datasets import load_mnist_sample
+    >>> X, y = load_mnist_sample()
+    >>> model = N2D(10, random_state=0).fit(X)  # images: UMAP + GMM, then self-labelling
+    >>> model.predict_proba(X).shape
+    (10000, 10)
     """
 
     default_pretrain_epochs = 30
 
     #: files saved before self-labelling existed hold N2D's own partition
     _params_before_they_existed = {"epochs": 0}
+
+    _parameter_constraints = {
+        "n_neighbors": [ints(2)],
+        "min_dist": [reals(0)],
+        "n_components": [None, ints(1)],
+    }
+    _parameter_docs = {
+        "n_neighbors": "UMAP's neighbourhood size (the published N2D value).",
+        "min_dist": "UMAP's minimum distance between embedded points (0 packs clusters tightly).",
+        "n_components": "Dimensions of the UMAP manifold (``None``: ``n_clusters``).",
+        "n_init": "Mixture starts in the manifold; the best likelihood is kept.",
+        "epochs": "Self-labelling epochs on images (0: the published method; skipped for other data).",
+        "cluster_lr": "Learning rate of self-labelling (Adam, cosine decay).",
+    }
+    _attribute_docs = {"n_iter_": ("int", "Self-labelling epochs run (0 on data other than images).")}
 
     def __init__(
         self,
@@ -80,47 +105,20 @@ class N2D(DeepClusterer):
         random_state=None,
         verbose: int = 0,
     ):
-        self.n_clusters = n_clusters
-        self.n_neighbors = n_neighbors
-        self.min_dist = min_dist
-        self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.n_init = n_init
-        self.epochs = epochs
-        self.cluster_lr = cluster_lr
-        self.latent_dim = latent_dim
-        self.hidden_dims = hidden_dims
-        self.architecture = architecture
-        self.pretrain_epochs = pretrain_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.input_scaling = input_scaling
-        self.max_grad_norm = max_grad_norm
-        self.deterministic = deterministic
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.augment = augment
-        self.autoencoder = autoencoder
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _check_params(self, X) -> None:
         super()._check_params(X)
-        check_covariance_type(self.covariance_type)
-        if X.shape[0] <= 2 or self.n_neighbors < 2:
+        if X.shape[0] <= 2:
             raise DeepclustError(
-                f"N2D needs n_neighbors >= 2 and more than 2 samples; got n_neighbors="
-                f"{self.n_neighbors}, n_samples={X.shape[0]}"
+                f"N2D needs more than 2 samples; got n_samples={X.shape[0]}"
             )
-        if int(self.epochs) < 0:
-            raise DeepclustError(f"epochs (self-labelling) must be >= 0, got {self.epochs}")
 
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
         E, self._mixture, _ = umap_gmm(
             Z.cpu().numpy(), self.n_clusters, seed, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
             n_components=self.n_components, covariance_type=self.covariance_type, n_init=self.n_init,
-            device=Z.device)
+            device=Z.device, verbose=self.verbose)
         self._head = None
         self._latent_train = Z.clone()
         self._manifold_train = torch.as_tensor(E, device=Z.device)

@@ -9,16 +9,18 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..base import DeepClusterer, check_draw, expect_tensor
+from ..base import check_draw
 from ..cluster import umap_gmm
-from ..exceptions import DeepclustError
+from ..nn import reconstruction_loss
+from ..params import StrOptions, document_parameters, store_params
+from ..tensors import expect_tensor
 from ..training import Phase, draw_seed, run_phase
-from .autoencoder import reconstruction_loss
+from .clusterer import DeepClusterer
+from .registry import register
 
 LOG_2PI = math.log(2 * math.pi)
 
 
-COVARIANCE_TYPES = ("diag", "full")
 
 
 def cluster_moments(
@@ -65,6 +67,8 @@ def precision_cholesky(spread: torch.Tensor) -> torch.Tensor:
     return torch.triu(spread, 1) + torch.diag_embed(spread.diagonal(dim1=1, dim2=2).exp())
 
 
+@register("vade")
+@document_parameters
 class VaDE(DeepClusterer):
     """Variational Deep Embedding (Jiang et al., 2017).
 
@@ -74,24 +78,39 @@ class VaDE(DeepClusterer):
     ``"full"``), initialised on the pretrained embedding — VaDE's known remedy against
     collapsing to one cluster: ``init="gmm"`` fits a Gaussian mixture there (``n_init``
     starts); ``init="n2d"`` takes the weight, mean and covariance of each cluster that N2D's
-    manifold step (UMAP + Gaussian mixture, N2D's defaults) finds in the embedding.
-    ``"n2d"`` is the default by measurement (MNIST-70k, augmented recipe, seeds 0–2): ACC
-    0.867 ± 0.029 against 0.838 ± 0.050 from the GMM start (diagonal, ``cluster_lr`` 2e-3).
-    Training maximises the ELBO for ``epochs`` epochs with Adam and a cosine-decayed learning
-    rate ``cluster_lr`` (``lr`` is the pretraining's). On MNIST the ELBO moves the partition
-    away from its start, epoch after epoch: the prior's own posterior gives 0.974 at the start
-    with full covariances (0.953 with diagonal ones; N2D's partition 0.979). Hence the defaults,
-    on measurement (``benchmarks/NOTES.md``): full covariances, which lose less of the start on
-    every seed, and ``cluster_lr`` 2e-4, which moves less far from it. The likelihood
+    manifold step (UMAP + Gaussian mixture, N2D's defaults) finds in the embedding (the
+    better start on measurement, ``benchmarks/NOTES.md``). Training maximises the ELBO for
+    ``epochs`` epochs with Adam and a cosine-decayed learning rate ``cluster_lr`` (``lr`` is the
+    pretraining's). The ELBO tends to move the partition away from its start, so the defaults
+    are those that move it least (full covariances, a small ``cluster_lr``). The likelihood
     ``p(x | z)`` is Gaussian with variance ``noise_variance_``, the pretrained autoencoder's
     squared error per feature.
 
     ``predict_proba`` is the posterior ``p(c | z = μ(x))``; ``predict`` its argmax;
     ``sample(n, cluster=k)`` decodes draws from component ``k`` (or from the whole mixture).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepclust import VaDE
+    >>> X = load_digits().data
+    >>> model = VaDE(10, random_state=0).fit(X)
+    >>> model.sample(4, cluster=2).shape
+    (4, 64)
     """
 
     #: files saved before ``covariance_type`` existed hold a diagonal prior
     _params_before_they_existed = {"covariance_type": "diag"}
+
+    _parameter_constraints = {"init": [StrOptions({"gmm", "n2d"})]}
+    _parameter_docs = {
+        "init": ("How the mixture prior starts on the pretrained embedding: ``'n2d'`` (the clusters N2D's "
+                 "manifold step finds) or ``'gmm'`` (a Gaussian mixture of the embedding)."),
+        "n_init": "Mixture starts of the ``'gmm'`` initialisation; the best likelihood is kept.",
+        "epochs": "ELBO training epochs.",
+        "cluster_lr": "Learning rate of the ELBO training (Adam, cosine decay).",
+    }
+    _attribute_docs = {"noise_variance_": ("float", "Variance of the Gaussian likelihood p(x | z).")}
 
     def __init__(
         self,
@@ -119,37 +138,11 @@ class VaDE(DeepClusterer):
         random_state=None,
         verbose: int = 0,
     ):
-        self.n_clusters = n_clusters
-        self.epochs = epochs
-        self.cluster_lr = cluster_lr
-        self.init = init
-        self.covariance_type = covariance_type
-        self.n_init = n_init
-        self.latent_dim = latent_dim
-        self.hidden_dims = hidden_dims
-        self.architecture = architecture
-        self.pretrain_epochs = pretrain_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.input_scaling = input_scaling
-        self.max_grad_norm = max_grad_norm
-        self.deterministic = deterministic
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.augment = augment
-        self.autoencoder = autoencoder
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     # --- the mixture prior ---------------------------------------------------------------------
     def _check_params(self, X) -> None:
         super()._check_params(X)
-        if self.init not in ("gmm", "n2d"):
-            raise DeepclustError(f"init must be 'gmm' or 'n2d', got {self.init!r}")
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise DeepclustError(
-                f"covariance_type must be 'diag' or 'full', got {self.covariance_type!r}")
 
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
         Z_np = Z.cpu().numpy()
@@ -158,7 +151,7 @@ class VaDE(DeepClusterer):
                                   n_init=self.n_init, random_state=seed).fit(Z_np)
             weights, means, covariances = gmm.weights_, gmm.means_, gmm.covariances_
         else:
-            _, _, labels = umap_gmm(Z_np, self.n_clusters, seed)
+            _, _, labels = umap_gmm(Z_np, self.n_clusters, seed, verbose=self.verbose)
             weights, means, covariances = cluster_moments(Z_np, labels, self.n_clusters,
                                                           self.covariance_type)
         as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=Z.device)

@@ -1,7 +1,7 @@
 """Torch building blocks: no scikit-learn here."""
 from .autoencoder import AutoencoderNet, mlp_autoencoder
 from .conv import conv_autoencoder
-from .layers import Reshape, squared_distances, student_t_assignment, target_distribution
+from .layers import Reshape, reconstruction_loss, squared_distances, student_t_assignment, target_distribution
 from .mlp import build_mlp, make_activation
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "conv_autoencoder",
     "make_activation",
     "mlp_autoencoder",
+    "reconstruction_loss",
     "squared_distances",
     "student_t_assignment",
     "target_distribution",

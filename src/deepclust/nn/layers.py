@@ -37,3 +37,8 @@ def target_distribution(q: torch.Tensor) -> torch.Tensor:
     """DEC's sharpened target ``p_ij ∝ q_ij² / f_j`` with cluster frequencies ``f_j = Σ_i q_ij``."""
     weight = q.pow(2) / q.sum(dim=0)
     return weight / weight.sum(dim=1, keepdim=True)
+
+
+def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """``(1/m) Σ_i ||x_i − x̂_i||²``: squared error summed over features, averaged over the batch."""
+    return (x_hat - x).pow(2).flatten(1).sum(dim=1).mean()

@@ -18,6 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as save_safetensors
 
+from .. import files
 from ..exceptions import DeepclustError
 
 META_KEY = "deepclust-checkpoint"
@@ -56,8 +57,6 @@ class PhaseCheckpoint:
              state: dict[str, torch.Tensor] | None = None, finished: bool = False) -> None:
         """Write the state after ``epochs_done`` epochs; ``finished``: the phase ended there
         (its last epoch, or an early stop such as DEC's tolerance)."""
-        from ..io import atomic_write_bytes
-
         tensors: dict[str, torch.Tensor] = {}
         for i, module in enumerate(modules):
             for name, value in module.state_dict().items():
@@ -93,7 +92,7 @@ class PhaseCheckpoint:
         for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):  # left by a killed run
             stale.unlink(missing_ok=True)
         data = save_safetensors(tensors, metadata={META_KEY: json.dumps(meta)})
-        atomic_write_bytes(self.path, data)
+        files.atomic_write_bytes(self.path, data)
 
     def restore(self, modules: list[torch.nn.Module], optimizers: list[torch.optim.Optimizer], scheduler,
                 generator: torch.Generator, history: list[dict],

@@ -1,0 +1,43 @@
+"""The Typer app with its commands, and :func:`main`, the console entry point."""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .commands import demo, evaluate_cmd, fit, methods, predict, sample
+from .errors import one_line, usage_error_types
+
+app = typer.Typer(
+    name="deepclust",
+    help="Deep clustering with autoencoders and GANs. Run 'deepclust demo' for a first look.",
+    add_completion=False,
+    pretty_exceptions_enable=False,  # bugs get Python's plain traceback
+    rich_markup_mode=None,  # plain help: no "<bool>" beside on/off flags
+)
+app.command()(fit)
+app.command()(predict)
+app.command()(sample)
+app.command("evaluate")(evaluate_cmd)
+app.command()(methods)
+app.command()(demo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, printing usage errors as one ``error:`` line too."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        args = ["--help"]
+    try:
+        code = app(args=args, prog_name="deepclust", standalone_mode=False)
+    except usage_error_types() as exc:
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            hint = f" (see '{ctx.command_path} --help')"
+        typer.echo(f"error: {one_line(exc.format_message())}{hint}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

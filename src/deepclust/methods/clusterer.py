@@ -1,0 +1,201 @@
+"""``DeepClusterer``: the base class of every autoencoder clusterer.
+
+It adds the clustering contract to :class:`~deepclust.base.TorchEstimator`: an autoencoder
+(pretrained here or passed in as ``autoencoder=``), cluster initialisation in its latent space,
+method-specific training phases, and the method's own assignment rule.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import TorchEstimator, check_n_clusters, resolve_pretrain_epochs, warn_if_clusters_empty
+from ..data.validate import input_scaling_for
+from ..exceptions import DeepclustError
+from ..params import validate_params
+from ..tensors import expect_tensor
+from ..training import seeded
+from .autoencoder import Autoencoder
+
+
+class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimator):
+    """Base of every autoencoder clusterer: autoencoder + latent clusters + the method's own
+    training. Not used directly: each method (``AEKMeans``, ``DCN``, ``DEC``...) subclasses it.
+
+    Shared parameters have the same names and meaning in every method (their constraints and
+    descriptions are in :mod:`deepclust.params`); defaults may differ by method, and each
+    method's own docstring lists its real ones.
+
+    Subclasses define ``__init__`` (hyperparameters only: ``store_params(self, locals())``),
+    declare the constraints and descriptions of the parameters they add, and may override the
+    hooks ``_init_clusters(Z, seed)``, ``_fit_clusters(Xt, generator)`` and ``_assign(Z)``.
+    """
+
+    _attribute_docs = {
+        "labels_": ("ndarray of shape (n_samples,)", "The method's own cluster of every training sample."),
+        "cluster_centers_": ("ndarray of shape (n_clusters, latent_dim)", "Cluster centres in the latent space."),
+        "autoencoder_": ("Autoencoder", "The fitted (pretrained, then fine-tuned) autoencoder."),
+        "n_iter_": ("int", "Epochs of the clustering phase run."),
+    }
+
+    #: the pretraining epochs ``pretrain_epochs="auto"`` starts from
+    default_pretrain_epochs = 20
+
+    # --- the public contract -------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Pretrain (or reuse ``autoencoder``), initialise clusters, train; sets ``labels_``."""
+        validate_params(self)
+        X = self._check_input(X, reset=True)
+        self._check_params(X)
+        seed = self._seed()
+        device = self._device()
+        with seeded(seed, device, self.deterministic) as generator:
+            self.autoencoder_ = self._get_autoencoder(X, seed)
+            self.history_ = list(self.autoencoder_.history_)
+            Xt = self.autoencoder_._to_tensor(X)
+            self._init_clusters(self.autoencoder_._encode(Xt), seed)
+            self.n_iter_ = self._fit_clusters(Xt, generator)
+            self.labels_ = self._assign(self.autoencoder_._encode(Xt)).cpu().numpy()
+        warn_if_clusters_empty(self.labels_, self.n_clusters, self.history_)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Cluster index of each sample, ``(n,)`` int64, by the method's own assignment rule."""
+        return self._assign(self._embed(X)).cpu().numpy()
+
+    def transform(self, X) -> np.ndarray:
+        """The learned embedding, ``(n, latent_dim)`` float32."""
+        return self._embed(X).cpu().numpy()
+
+    def score(self, X, y=None) -> float:
+        """Negative mean squared latent distance to the nearest cluster centre (higher is better).
+
+        It compares models with the same number of clusters (e.g. other seeds or settings); it
+        improves as ``n_clusters`` grows, so a search over ``n_clusters`` by it picks the
+        largest. To choose the number of clusters use ``AutoClusterer(n_clusters="auto")`` or
+        :func:`deepclust.cluster.choose_n_clusters`, whose silhouette criterion does not grow
+        with it.
+        """
+        Z = self._embed(X)
+        return -float(torch.cdist(Z, self._centers).min(dim=1).values.pow(2).mean())
+
+    @property
+    def cluster_centers_(self) -> np.ndarray:
+        """Cluster centres in latent space, ``(n_clusters, latent_dim)``."""
+        check_is_fitted(self, "labels_")
+        return self._centers.cpu().numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = False
+        return tags
+
+    # --- hooks ---------------------------------------------------------------------------
+    def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
+        """Default: k-means with ``n_init`` restarts on the embedding ``Z`` (n, latent_dim)."""
+        km = KMeans(self.n_clusters, n_init=self.n_init, random_state=seed).fit(Z.cpu().numpy())
+        self._centers = torch.as_tensor(km.cluster_centers_, dtype=Z.dtype, device=Z.device)
+        self._kmeans_labels = torch.as_tensor(km.labels_, device=Z.device)
+
+    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
+        """Method-specific training after initialisation; returns epochs run (default none)."""
+        return 0
+
+    def _assign(self, Z: torch.Tensor) -> torch.Tensor:
+        """Default: nearest cluster centre (n,) int64."""
+        return torch.cdist(Z, self._centers).argmin(dim=1)
+
+    # --- shared pieces -------------------------------------------------------------------
+    def _check_params(self, X: np.ndarray) -> None:
+        check_n_clusters(self.n_clusters, X.shape[0])
+        self._augmenter()  # refuse augment=True on non-image data before any training
+
+    def _autoencoder_params(self, n_samples: int) -> dict:
+        return dict(
+            latent_dim=self.latent_dim,
+            hidden_dims=self.hidden_dims,
+            architecture=self.architecture,
+            epochs=0 if self.architecture == "none" else resolve_pretrain_epochs(  # no network, nothing to train
+                self.pretrain_epochs, self.default_pretrain_epochs, n_samples, self.batch_size),
+            batch_size=self.batch_size,
+            lr=self.lr,
+            input_scaling=input_scaling_for(self),
+            max_grad_norm=self.max_grad_norm,
+            deterministic=self.deterministic,
+            checkpoint_dir=self.checkpoint_dir,
+            checkpoint_every=self.checkpoint_every,
+            augment=self.augment,
+            device=self.device,
+            verbose=self.verbose,
+        )
+
+    def _get_autoencoder(self, X: np.ndarray, seed: int):
+        """A fitted autoencoder for ``X``: a private copy of the one passed in, or a new one."""
+        if self.autoencoder is None:
+            return Autoencoder(**self._autoencoder_params(X.shape[0]), random_state=seed).fit(X)
+        given = self.autoencoder
+        if isinstance(given, FrozenEstimator):  # survives sklearn's clone() in searches/pipelines
+            given = given.estimator
+        if not isinstance(given, Autoencoder):
+            raise DeepclustError(
+                f"autoencoder must be a fitted deepclust Autoencoder, got {type(given).__name__}"
+            )
+        if not hasattr(given, "network_"):
+            raise DeepclustError(
+                "autoencoder= is not fitted: fit it first (scikit-learn's clone() unfits it; wrap "
+                "it in sklearn.frozen.FrozenEstimator to share it inside a search or pipeline)"
+            )
+        if tuple(given.input_shape_) != tuple(X.shape[1:]):
+            raise DeepclustError(
+                f"the autoencoder was fitted on inputs of shape {tuple(given.input_shape_)}, "
+                f"but X has shape {tuple(X.shape[1:])}"
+            )
+        autoencoder = copy.deepcopy(given)  # fine-tuning must not alter the caller's
+        autoencoder.device = self.device
+        autoencoder._move_to(self._device())
+        return autoencoder
+
+    def _embed(self, X) -> torch.Tensor:
+        check_is_fitted(self, "labels_")
+        return self._in_blocks(X, lambda block: self.autoencoder_._encode(self.autoencoder_._to_tensor(block)))
+
+    # --- persistence hooks (see io.py) ---------------------------------------------------
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {f"autoencoder.{k}": v for k, v in self.autoencoder_._state_tensors().items()}
+        tensors["cluster_centers"] = self._centers
+        tensors["labels"] = torch.as_tensor(self.labels_)
+        return tensors
+
+    def _state_fitted(self) -> dict:
+        return {
+            "n_iter_": int(self.n_iter_),
+            "n_samples": int(self.labels_.shape[0]),
+            "history_": self.history_,
+            "autoencoder": self.autoencoder_._state_fitted(),
+            "autoencoder_params": self.autoencoder_.get_params(),
+            **self._feature_names_state(),
+        }
+
+    def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
+        prefix = "autoencoder."
+        ae = Autoencoder(**{**fitted["autoencoder_params"], "device": self.device})
+        ae._restore({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
+                    fitted["autoencoder"])
+        self.autoencoder_ = ae
+        self.input_shape_ = ae.input_shape_
+        self.n_features_in_ = ae.n_features_in_
+        self._restore_feature_names(fitted)
+        self._centers = expect_tensor(
+            tensors, "cluster_centers", (self.n_clusters, ae.latent_dim_)
+        ).to(ae._device())
+        self.labels_ = expect_tensor(tensors, "labels", (fitted["n_samples"],)).numpy()
+        self.n_iter_ = fitted["n_iter_"]
+        self.history_ = fitted["history_"]
+
