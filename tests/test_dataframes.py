@@ -63,3 +63,11 @@ def test_an_array_with_gaps_gets_deepclusts_own_message():
     with pytest.raises(DeepclustError, match=r"^X contains NaN: deepclust cannot cluster missing values given in "
                                              r"an array; impute them .* or pass a pandas DataFrame"):
         AEKMeans(2, pretrain_epochs=1).fit(X)
+
+
+def test_set_output_pandas_gives_named_embedding_columns(table):
+    df, _ = table
+    model = AEKMeans(3, architecture="none", random_state=0).set_output(transform="pandas").fit(df)
+    codes = model.transform(df)
+    assert isinstance(codes, pd.DataFrame) and list(codes.columns) == [f"aekmeans{i}" for i in range(5)]
+    np.testing.assert_allclose(codes.to_numpy(), model.set_output(transform="default").transform(df))

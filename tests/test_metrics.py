@@ -62,3 +62,12 @@ def test_frechet_distance_of_gaussians():
 def test_frechet_distance_refuses_mismatched_features():
     with pytest.raises(DeepclustError, match=r"same d and n >= 2, got shapes \(5, 3\) and \(5, 2\)"):
         frechet_distance(np.zeros((5, 3)), np.zeros((5, 2)))
+
+
+def test_the_docstring_examples_hold():
+    import doctest
+
+    import deepclust.metrics
+
+    result = doctest.testmod(deepclust.metrics)
+    assert result.attempted >= 6 and result.failed == 0

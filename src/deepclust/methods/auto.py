@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -40,7 +40,7 @@ def _has_chosen(attribute: str):
 
 @register("auto")
 @document_parameters
-class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
+class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Fit a few clustering pipelines and keep the one that agrees most with the others.
 
     On images (samples shaped ``(h, w)`` or ``(c, h, w)``) ``candidates="auto"`` fits N2D alone:
@@ -225,6 +225,10 @@ class AutoClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """The chosen pipeline's soft assignments, ``(n, n_clusters_)``."""
         return self.best_estimator_.predict_proba(table_features(self, X, reset=False))
+
+    @property
+    def _n_features_out(self) -> int:  # names of get_feature_names_out: autoclusterer0...
+        return self.best_estimator_._n_features_out
 
     def transform(self, X) -> np.ndarray:
         """The chosen pipeline's embedding (the scaled features for a pipeline without network)."""

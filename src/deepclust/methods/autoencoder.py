@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import TorchEstimator, load_module_state
@@ -19,7 +19,7 @@ from .registry import register
 
 @register()
 @document_parameters
-class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
+class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator, BaseEstimator):
     """Encoder/decoder network trained to reconstruct its input.
 
     ``transform`` gives the code ``(n, latent_dim)``; ``inverse_transform`` maps codes back to
@@ -153,6 +153,10 @@ class Autoencoder(TransformerMixin, TorchEstimator, BaseEstimator):
     def _decode(self, Z: torch.Tensor) -> torch.Tensor:
         self.network_.eval()
         return self._apply(self.network_.decode, Z)
+
+    @property
+    def _n_features_out(self) -> int:  # names of get_feature_names_out: autoencoder0, autoencoder1...
+        return self.latent_dim_
 
     def transform(self, X) -> np.ndarray:
         """Codes ``(n, latent_dim)`` float32."""

@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -24,7 +24,7 @@ from ..training import seeded
 from .autoencoder import Autoencoder
 
 
-class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimator):
+class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimator):
     """Base of every autoencoder clusterer: autoencoder + latent clusters + the method's own
     training. Not used directly: each method (``AEKMeans``, ``DCN``, ``DEC``...) subclasses it.
 
@@ -68,6 +68,10 @@ class DeepClusterer(ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimato
     def predict(self, X) -> np.ndarray:
         """Cluster index of each sample, ``(n,)`` int64, by the method's own assignment rule."""
         return self._assign(self._embed(X)).cpu().numpy()
+
+    @property
+    def _n_features_out(self) -> int:  # names of get_feature_names_out: dec0, dec1...
+        return self.autoencoder_.latent_dim_
 
     def transform(self, X) -> np.ndarray:
         """The learned embedding, ``(n, latent_dim)`` float32."""

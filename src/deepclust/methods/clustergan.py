@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import ClusterMixin, TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import check_draw, check_n_clusters, load_module_state, resolve_pretrain_epochs, warn_if_clusters_empty
@@ -22,7 +22,7 @@ from .registry import REGISTRY, register
 
 @register("clustergan")
 @document_parameters
-class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
+class ClusterGAN(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, GAN):
     """ClusterGAN (Mukherjee et al., 2019): cluster real data and generate any cluster's samples.
 
     The generator's input is ``z = z_n ⊕ one_hot(c)`` with ``z_n ~ N(0, noise_std²·I)`` of size
@@ -306,6 +306,10 @@ class ClusterGAN(ClusterMixin, TransformerMixin, GAN):
     def predict_proba(self, X) -> np.ndarray:
         """Posterior over clusters, ``(n, n_clusters)``: softmax of the encoder's code logits."""
         return torch.softmax(self._encoded(X)[:, self.noise_dim:], dim=1).cpu().numpy()
+
+    @property
+    def _n_features_out(self) -> int:  # names of get_feature_names_out: clustergan0, clustergan1...
+        return int(self.noise_dim) + int(self.n_clusters)
 
     def transform(self, X) -> np.ndarray:
         """The encoded latent ``ẑ_n ⊕ softmax(logits)``, ``(n, noise_dim + n_clusters)`` float32."""
