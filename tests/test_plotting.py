@@ -49,8 +49,17 @@ def test_embedding_plot_string_labels(rng):
 
 
 def test_embedding_plot_length_mismatch(rng):
-    with pytest.raises(DeepclustError, match="labels"):
+    with pytest.raises(DeepclustError, match=r"10 embedded points but 9 labels \(cluster\)"):
         plotting.embedding_plot(rng.normal(size=(10, 2)), np.zeros(9))
+    with pytest.raises(DeepclustError, match=r"10 embedded points but 8 labels \(known label\)"):
+        plotting.embedding_plot(rng.normal(size=(10, 2)), np.zeros(10), truth=np.zeros(8))
+
+
+def test_embedding_plot_colours_by_known_labels_beside_the_clusters(rng):
+    Z, labels = rng.normal(size=(60, 3)), rng.integers(0, 3, 60)
+    alone = open_png(plotting.embedding_plot(Z, labels))
+    both = open_png(plotting.embedding_plot(Z, labels, truth=np.array(list("xyz") * 20)))
+    assert both.size[0] > 1.5 * alone.size[0] and both.size[1] == alone.size[1]
 
 
 @pytest.mark.parametrize(
@@ -74,15 +83,21 @@ def test_cluster_gallery_rejects_non_square(rng):
         plotting.cluster_gallery(rng.random((10, 7)), np.zeros(10, int))
 
 
-def test_history_plot_two_phases():
+def test_history_plot_gives_every_phase_its_own_panel_and_names_empty_clusters():
     history = [{"phase": "pretrain", "epoch": e, "loss": 2.0 / e, "seconds": 0.1} for e in (1, 2, 3)]
     history += [
         {"phase": "dcn", "epoch": e, "loss": 0.5 / e, "reconstruction": 0.4 / e, "coding": 0.1,
-         "seconds": 0.1}
+         "labels_changed": 0.2 / e, "stop": False, "seconds": 0.1}
         for e in (1, 2)
     ]
+    history.append({"phase": "result", "empty_clusters": 2, "cluster_sizes": [5, 0, 0, 7]})
+    panels, note = plotting.history_panels(history)
+    assert list(panels) == ["pretrain", "dcn"] and note == "2 of 4 clusters ended empty"
+    assert panels["pretrain"] == {"losses": {"loss": ([1, 2, 3], [2.0, 1.0, 2.0 / 3])}, "fractions": {}}
+    assert sorted(panels["dcn"]["losses"]) == ["coding", "loss", "reconstruction"]
+    assert panels["dcn"]["fractions"] == {"labels_changed": ([1, 2], [0.2, 0.1])}
     two_panels = open_png(plotting.history_plot(history))
-    one_panel = open_png(plotting.history_plot(history[:3]))  # no extra keys: one panel
+    one_panel = open_png(plotting.history_plot(history[:3]))
     assert two_panels.size[1] > one_panel.size[1]
 
 

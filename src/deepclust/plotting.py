@@ -22,6 +22,8 @@ from .files import atomic_write_bytes
 MAX_POINTS = 10_000
 #: keys of a history entry that are bookkeeping, not curves
 _NOT_CURVES = {"phase", "epoch", "seconds", "loss"}
+#: history keys that are fractions in [0, 1], drawn on their own axis beside the losses
+_FRACTIONS = {"labels_changed"}
 _DPI = 100
 
 
@@ -76,14 +78,16 @@ def embedding_plot(
     labels: Any,
     title: str = "Latent space by cluster",
     *,
+    truth: Any = None,
     max_points: int = MAX_POINTS,
     seed: int = 0,
 ) -> bytes:
     """A 2-D scatter map of the embedding ``Z`` (n, d) coloured by cluster; PNG bytes.
 
     ``d > 2`` is reduced to its first two principal components (PCA, deterministic); ``d == 1``
-    is drawn against a small fixed jitter. At most ``max_points`` points (a seeded subset) are
-    drawn. Up to 20 clusters get a legend "k (size)", more get a colour bar.
+    is drawn against a small fixed jitter. With ``truth`` (known classes, ``(n,)``) a second map
+    beside it colours the same points by class. At most ``max_points`` points (a seeded subset)
+    are drawn. Up to 20 groups get a legend "k (size)", more get a colour bar.
     """
     Z = np.asarray(Z, dtype=np.float64)
     labels = np.asarray(labels).ravel()
@@ -91,15 +95,14 @@ def embedding_plot(
         Z = Z[:, None]
     if Z.ndim != 2 or Z.shape[0] == 0:
         raise DeepclustError(f"embedding_plot needs a non-empty (n, d) array, got shape {Z.shape}")
-    if labels.shape[0] != Z.shape[0]:
-        raise DeepclustError(
-            f"embedding_plot: {Z.shape[0]} embedded points but {labels.shape[0]} labels"
-        )
-    clusters, counts = np.unique(labels, return_counts=True)
+    colourings = [("cluster", labels)] + ([] if truth is None else [("known label", np.asarray(truth).ravel())])
+    for name, values in colourings:
+        if values.shape[0] != Z.shape[0]:
+            raise DeepclustError(f"embedding_plot: {Z.shape[0]} embedded points but {values.shape[0]} labels ({name})")
     idx = _subsample(Z.shape[0], max_points, seed)
-    Z, codes = Z[idx], np.searchsorted(clusters, labels[idx])
+    Z = Z[idx]
     finite = np.isfinite(Z).all(axis=1)
-    Z, codes = Z[finite], codes[finite]
+    Z = Z[finite]
 
     xlabel, ylabel = "z1", "z2"
     if Z.shape[1] > 2 and Z.shape[0] >= 2:
@@ -116,29 +119,31 @@ def embedding_plot(
         Z = np.column_stack([Z[:, 0], jitter])
         ylabel = "(jitter)"
 
-    fig = _figure(7.5, 6.0)
-    ax = fig.add_subplot()
+    fig = _figure(7.5 * len(colourings), 6.0)
+    fig.suptitle(title + (f" ({len(Z):,} of {labels.shape[0]:,} points)" if len(Z) < labels.shape[0] else ""))
     size = float(np.clip(3000 / max(len(Z), 1), 2, 30))
-    colours = _colours(len(clusters))
-    if len(clusters) <= 20:
-        for i, (cluster, count) in enumerate(zip(clusters, counts)):
-            mask = codes == i
-            ax.scatter(Z[mask, 0], Z[mask, 1], s=size, color=colours[i], alpha=0.7,
-                       linewidths=0, label=f"{cluster} ({count})", rasterized=True)
-        ax.legend(title="cluster (size)", loc="center left", bbox_to_anchor=(1.01, 0.5),
-                  markerscale=max(1.0, 20 / size) ** 0.5, frameon=False, fontsize="small")
-    else:
-        from matplotlib.colors import ListedColormap
+    for column, (name, values) in enumerate(colourings, start=1):
+        ax = fig.add_subplot(1, len(colourings), column)
+        groups, counts = np.unique(values, return_counts=True)
+        codes = np.searchsorted(groups, values[idx][finite])
+        colours = _colours(len(groups))
+        if len(groups) <= 20:
+            for i, (group, count) in enumerate(zip(groups, counts)):
+                mask = codes == i
+                ax.scatter(Z[mask, 0], Z[mask, 1], s=size, color=colours[i], alpha=0.7,
+                           linewidths=0, label=f"{group} ({count})", rasterized=True)
+            ax.legend(title=f"{name} (size)", loc="center left", bbox_to_anchor=(1.01, 0.5),
+                      markerscale=max(1.0, 20 / size) ** 0.5, frameon=False, fontsize="small")
+        else:
+            from matplotlib.colors import ListedColormap
 
-        cmap = ListedColormap(colours)
-        points = ax.scatter(Z[:, 0], Z[:, 1], c=codes, cmap=cmap, vmin=-0.5,
-                            vmax=len(clusters) - 0.5, s=size, alpha=0.7, linewidths=0,
-                            rasterized=True)
-        fig.colorbar(points, ax=ax, label="cluster index")
-    shown = f" ({len(Z):,} of {labels.shape[0]:,} points)" if len(Z) < labels.shape[0] else ""
-    ax.set_title(title + shown)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+            points = ax.scatter(Z[:, 0], Z[:, 1], c=codes, cmap=ListedColormap(colours), vmin=-0.5,
+                                vmax=len(groups) - 0.5, s=size, alpha=0.7, linewidths=0, rasterized=True)
+            fig.colorbar(points, ax=ax, label=f"{name} index")
+        ax.set_title(f"by {name}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    fig.subplots_adjust(wspace=0.5)  # room for the left map's legend
     return _png(fig)
 
 
@@ -291,70 +296,80 @@ def _numeric(value: Any) -> float | None:
     return float(value)
 
 
-def history_plot(history: Sequence[dict], title: str = "Training history") -> bytes:
-    """Loss per epoch for each training phase (x = epochs counted across phases); PNG bytes.
+def history_panels(history: Sequence[dict]) -> tuple[dict[str, dict[str, dict]], str]:
+    """The curves of a fit's ``history_``, one panel per phase, and a note on its result.
 
-    Other numeric keys of the history entries (e.g. "reconstruction", "coding") are drawn in a
-    second panel when present; "epoch" and "seconds" are bookkeeping and are skipped. The loss
-    axis turns logarithmic when the positive losses span more than two decades.
+    Returns ``(panels, note)``: ``panels[phase]`` has ``"losses"`` (the loss and its parts,
+    drawn against the left axis) and ``"fractions"`` (diagnostics in [0, 1] such as
+    ``labels_changed``, against their own right axis), each ``{name: (epochs, values)}``;
+    ``note`` says how many clusters ended empty (the ``"result"`` record), or is empty.
     """
-    history = list(history or [])
-    phases: dict[str, tuple[list[int], list[float]]] = {}
-    extras: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
-    for step, entry in enumerate(history, start=1):
+    panels: dict[str, dict[str, dict]] = {}
+    note = ""
+    for entry in history or []:
         if not isinstance(entry, dict):
             raise DeepclustError(f"history entries must be dicts, got {type(entry).__name__}")
         phase = str(entry.get("phase", "train"))
-        loss = _numeric(entry.get("loss"))
-        if loss is not None:
-            xs, ys = phases.setdefault(phase, ([], []))
-            xs.append(step)
-            ys.append(loss)
+        if phase == "result":
+            empty, sizes = entry.get("empty_clusters"), entry.get("cluster_sizes")
+            if empty:
+                note = f"{empty} of {len(sizes) if sizes else '?'} clusters ended empty"
+            continue
+        panel = panels.setdefault(phase, {"losses": {}, "fractions": {}})
+        epoch = _numeric(entry.get("epoch"))
         for key, value in entry.items():
             number = _numeric(value)
-            if key in _NOT_CURVES or number is None:
+            if key in _NOT_CURVES - {"loss"} or number is None:
                 continue
-            xs, ys = extras.setdefault((key, phase), ([], []))
-            xs.append(step)
+            kind = "fractions" if key in _FRACTIONS else "losses"
+            xs, ys = panel[kind].setdefault(key, ([], []))
+            xs.append(epoch if epoch is not None else len(xs) + 1)
             ys.append(number)
+    return {phase: panel for phase, panel in panels.items() if panel["losses"] or panel["fractions"]}, note
 
-    panels = 2 if extras else 1
-    fig = _figure(7.5, 3.4 * panels)
-    axes = [fig.add_subplot(panels, 1, 1)]
-    if extras:
-        axes.append(fig.add_subplot(panels, 1, 2, sharex=axes[0]))
-    ax = axes[0]
-    if not phases:
-        ax.text(0.5, 0.5, "no training history", ha="center", va="center",
-                transform=ax.transAxes)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    else:
-        for phase, (xs, ys) in phases.items():
-            ax.plot(xs, ys, marker="o" if len(xs) <= 30 else None, markersize=3, label=phase)
-        positive = [v for _, ys in phases.values() for v in ys if v > 0 and math.isfinite(v)]
-        everything = [v for _, ys in phases.values() for v in ys if math.isfinite(v)]
-        if positive and len(positive) == len(everything) and max(positive) / min(positive) > 100:
-            ax.set_yscale("log")
-        ax.set_ylabel("loss")
-        ax.legend(title="phase", frameon=False, fontsize="small")
-        ax.grid(alpha=0.3)
-    ax.set_title(title)
-    if extras:
-        ax2 = axes[1]
-        keys = [key for key, _ in extras]
-        for (key, phase), (xs, ys) in extras.items():
-            name = key if keys.count(key) == 1 else f"{key} ({phase})"
-            ax2.plot(xs, ys, marker="o" if len(xs) <= 30 else None, markersize=3, label=name)
-        ax2.set_ylabel("value")
-        ax2.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
-        ax2.grid(alpha=0.3)
+
+def history_plot(history: Sequence[dict], title: str = "Training history") -> bytes:
+    """Loss per epoch, one panel per training phase (each with its own scale); PNG bytes.
+
+    A panel draws the phase's loss and its parts (e.g. "reconstruction", "coding"), on a
+    logarithmic axis when the positive values span more than two decades, and diagnostics that
+    are fractions (``labels_changed``) on a second axis at the right. Empty clusters at the end
+    of the fit are named in the title. See :func:`history_panels`.
+    """
     from matplotlib.ticker import MaxNLocator
 
-    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[-1].set_xlabel("epoch (counted across phases)")
+    panels, note = history_panels(history)
+    fig = _figure(7.5, 2.2 + 2.4 * max(1, len(panels)))
+    fig.suptitle(f"{title}: {note}" if note else title)
+    if not panels:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "no training history", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return _png(fig)
+    for row, (phase, panel) in enumerate(panels.items(), start=1):
+        ax = fig.add_subplot(len(panels), 1, row)
+        for key, (xs, ys) in panel["losses"].items():
+            ax.plot(xs, ys, marker="o" if len(xs) <= 30 else None, markersize=3, label=key)
+        values = [v for _, ys in panel["losses"].values() for v in ys if math.isfinite(v)]
+        if values and min(values) > 0 and max(values) / min(values) > 100:
+            ax.set_yscale("log")
+        ax.set_ylabel(f"{phase}: loss")
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        handles, labels = ax.get_legend_handles_labels()
+        if panel["fractions"]:
+            right = ax.twinx()
+            for key, (xs, ys) in panel["fractions"].items():
+                right.plot(xs, ys, linestyle="--", color="grey", label=key)
+            right.set_ylim(0, 1)
+            right.set_ylabel("fraction")
+            more_handles, more_labels = right.get_legend_handles_labels()
+            handles, labels = handles + more_handles, labels + more_labels
+        ax.legend(handles, labels, frameon=False, fontsize="small", loc="upper right")
+    ax.set_xlabel("epoch")
     return _png(fig)
 
 
-__all__ = ["MAX_POINTS", "cluster_gallery", "embedding_plot", "generated_samples_grid", "history_plot",
-           "samples_grid", "save_png", "value_range_of"]
+__all__ = ["MAX_POINTS", "cluster_gallery", "embedding_plot", "generated_samples_grid", "history_panels",
+           "history_plot", "samples_grid", "save_png", "value_range_of"]

@@ -183,8 +183,10 @@ def render_plots(model, dataset, method: str) -> dict[str, bytes]:
 
     def embedding() -> bytes:
         with estimator_errors(dataset.source):
-            Z = model.transform(dataset.X[idx] if len(idx) < n else dataset.X)
-        return plotting.embedding_plot(Z, model.labels_[idx], title=f"{method}: latent space by cluster")
+            shown = dataset.X[idx] if len(idx) < n else dataset.X
+            Z, space = model.clustering_space(shown)
+        truth = None if dataset.y is None else np.asarray(dataset.y)[idx]
+        return plotting.embedding_plot(Z, model.labels_[idx], title=f"{method}: {space}", truth=truth)
 
     renderers = {
         EMBEDDING_PNG: embedding,

@@ -235,6 +235,11 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.transform(table_features(self, X, reset=False))
 
+    def clustering_space(self, X) -> tuple[np.ndarray, str]:
+        """The chosen pipeline's clustering space (see ``DeepClusterer.clustering_space``)."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.clustering_space(table_features(self, X, reset=False))
+
     def score(self, X, y=None) -> float:
         """The chosen pipeline's ``score``."""
         check_is_fitted(self, "best_estimator_")

@@ -77,6 +77,11 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         """The learned embedding, ``(n, latent_dim)`` float32."""
         return self._embed(X).cpu().numpy()
 
+    def clustering_space(self, X) -> tuple[np.ndarray, str]:
+        """The samples where the method tells clusters apart, ``(n, d)`` float32, and the name of
+        that space (for maps of the clustering): the latent space here; N2D's UMAP manifold."""
+        return self.transform(X), "latent space"
+
     def score(self, X, y=None) -> float:
         """Negative mean squared latent distance to the nearest cluster centre (higher is better).
 

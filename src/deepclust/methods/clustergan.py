@@ -317,6 +317,10 @@ class ClusterGAN(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         noise, logits = encoded[:, : self.noise_dim], encoded[:, self.noise_dim:]
         return torch.cat([noise, torch.softmax(logits, dim=1)], dim=1).cpu().numpy()
 
+    def clustering_space(self, X) -> tuple[np.ndarray, str]:
+        """The encoded latent (see ``transform``), where the encoder reads each sample's cluster."""
+        return self.transform(X), "encoded latent space"
+
     def score(self, X, y=None) -> float:
         """Mean log-probability of each sample's most likely cluster (higher = more confident)."""
         log_proba = torch.log_softmax(self._encoded(X)[:, self.noise_dim:], dim=1)

@@ -190,6 +190,13 @@ class N2D(DeepClusterer):
             out.append(torch.einsum("nk,nkm->nm", weights, self._manifold_train[index]))
         return torch.cat(out)
 
+    def clustering_space(self, X) -> tuple[np.ndarray, str]:
+        """The UMAP manifold the mixture partitions ``(n, n_components)``; after self-labelling,
+        which clusters with a head on the fine-tuned code, that code."""
+        if self._head is not None:
+            return self.transform(X), "self-labelled latent space"
+        return self._manifold(self._embed(X)).cpu().numpy(), "UMAP manifold"
+
     @torch.no_grad()
     def _log_resp(self, Z: torch.Tensor) -> torch.Tensor:
         if self._head is not None:
