@@ -330,6 +330,19 @@ def test_modality_user_errors(data, tmp_path, monkeypatch, args, needles):
     assert not out.exists()
 
 
+def test_a_mixed_folder_too_small_for_k_names_what_it_read_and_ignored(data, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(next((data / "shapes").rglob("*.png")).read_bytes())
+    (folder / "b.txt").write_text("one document\n")
+    (folder / "c.wav").write_bytes(next((data / "tones").rglob("*.wav")).read_bytes())
+    out = tmp_path / "out"
+    assert_user_error(invoke("fit", folder, "-k", "2", "--out", out, *FAST),
+                      "has 1 samples, fewer than --n-clusters 2",
+                      "(read as images: a folder of 1 image files (ignored: 1 audio, 1 text files); --modality")
+    assert not out.exists()
+
+
 def test_a_saved_preprocessing_of_unknown_kind_is_refused(data, tmp_path):
     featurized = featurize(data / "docs.txt", text_backend="tfidf")
     model = deepclust.AEKMeans(3, pretrain_epochs=1, hidden_dims=(8,), random_state=0, verbose=0)

@@ -163,9 +163,13 @@ def run_fit(dataset: Dataset, estimator, method: str, out: Path) -> dict[str, An
     the summary. Nothing is written unless the fit succeeds, and then all outputs together."""
     n_clusters = estimator.n_clusters
     if not isinstance(n_clusters, str) and dataset.X.shape[0] < n_clusters:
+        # "modality: images (a folder of 1 image files (ignored: 2 text files))" -> "images: a folder of..."
+        read = next((line.removeprefix("modality: ").replace(" (", ": ", 1).removesuffix(")")
+                     for line in dataset.report if line.startswith("modality: ")), None)
+        hint = f" (read as {read}; --modality reads it as another kind)" if read else ""
         raise DeepclustError(
-            f"{dataset.source} has {dataset.X.shape[0]} samples, fewer than --n-clusters "
-            f"{n_clusters}: a clustering needs at least one sample per cluster"
+            f"{dataset.source} has {dataset.X.shape[0]} samples, fewer than --n-clusters {n_clusters}: a "
+            f"clustering needs at least one sample per cluster{hint}"
         )
     start = time.perf_counter()
     with estimator_errors(dataset.source), flushing_denormals():
