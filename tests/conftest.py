@@ -1,13 +1,20 @@
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_blobs
+from threadpoolctl import threadpool_limits
 
 import deepclust
 
-torch.set_num_threads(1)  # the suite runs two workers on two cores
+# the suite runs two workers on two cores: one thread each for torch, BLAS and OpenMP (two threads
+# per worker made a small Gaussian mixture 20 times slower); subprocesses inherit the variables
+torch.set_num_threads(1)
+threadpool_limits(1)
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
 
 
 @pytest.fixture(scope="session")

@@ -518,8 +518,8 @@ def test_clusters_png_names_the_empty_clusters(monkeypatch):
     class Model:
         n_clusters, labels_, history_ = 5, np.array([0, 0, 2, 2, 4]), []
 
-        def transform(self, X):
-            return X.reshape(len(X), -1)
+        def clustering_space(self, X):
+            return X.reshape(len(X), -1), "latent space"
 
     titles = []
     from deepclust import plotting
