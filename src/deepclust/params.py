@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
+from .cluster.mixture import COVARIANCE_TYPES
 from .data.scaling import INPUT_SCALINGS
 from .exceptions import DeepclustError
 from .nn.mlp import ACTIVATIONS
@@ -129,7 +130,7 @@ SHARED_CONSTRAINTS = {
     "cluster_lr": [reals(0, None, closed="neither")],
     "n_init": [ints(1)],
     "tol": [reals(0, 1)],
-    "covariance_type": [StrOptions({"full", "diag"})],
+    "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
     "input_scaling": [StrOptions(set(INPUT_SCALINGS))],
     "max_grad_norm": [None, reals(0, None, closed="neither")],
     "deterministic": ["boolean"],
