@@ -216,15 +216,19 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         return f"{self.chosen_}: highest mean NMI with the other candidates ({scores})"
 
     # --- the chosen pipeline's answers ----------------------------------------------------
+    def _chosen_input(self, X):
+        """``X`` as the chosen pipeline takes it (a DataFrame through ``preprocessing_``)."""
+        check_is_fitted(self, "best_estimator_")
+        return table_features(self, X, reset=False)
+
     def predict(self, X) -> np.ndarray:
         """Cluster of each sample by the chosen pipeline, ``(n,)``."""
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.predict(table_features(self, X, reset=False))
+        return self.best_estimator_.predict(self._chosen_input(X))
 
     @available_if(_has_chosen("predict_proba"))
     def predict_proba(self, X) -> np.ndarray:
         """The chosen pipeline's soft assignments, ``(n, n_clusters_)``."""
-        return self.best_estimator_.predict_proba(table_features(self, X, reset=False))
+        return self.best_estimator_.predict_proba(self._chosen_input(X))
 
     @property
     def _n_features_out(self) -> int:  # names of get_feature_names_out: autoclusterer0...
@@ -232,18 +236,15 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     def transform(self, X) -> np.ndarray:
         """The chosen pipeline's embedding (the scaled features for a pipeline without network)."""
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.transform(table_features(self, X, reset=False))
+        return self.best_estimator_.transform(self._chosen_input(X))
 
     def clustering_space(self, X) -> tuple[np.ndarray, str]:
         """The chosen pipeline's clustering space (see ``DeepClusterer.clustering_space``)."""
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.clustering_space(table_features(self, X, reset=False))
+        return self.best_estimator_.clustering_space(self._chosen_input(X))
 
     def score(self, X, y=None) -> float:
         """The chosen pipeline's ``score``."""
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.score(table_features(self, X, reset=False))
+        return self.best_estimator_.score(self._chosen_input(X))
 
     @property
     def cluster_centers_(self) -> np.ndarray:
