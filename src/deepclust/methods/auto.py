@@ -217,18 +217,21 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     # --- the chosen pipeline's answers ----------------------------------------------------
     def _chosen_input(self, X):
-        """``X`` as the chosen pipeline takes it (a DataFrame through ``preprocessing_``)."""
+        """``X`` as the chosen pipeline takes it (a DataFrame through ``preprocessing_``); raises
+        ``NotFittedError`` before a fit, so call it before touching ``best_estimator_``."""
         check_is_fitted(self, "best_estimator_")
         return table_features(self, X, reset=False)
 
     def predict(self, X) -> np.ndarray:
         """Cluster of each sample by the chosen pipeline, ``(n,)``."""
-        return self.best_estimator_.predict(self._chosen_input(X))
+        X = self._chosen_input(X)
+        return self.best_estimator_.predict(X)
 
     @available_if(_has_chosen("predict_proba"))
     def predict_proba(self, X) -> np.ndarray:
         """The chosen pipeline's soft assignments, ``(n, n_clusters_)``."""
-        return self.best_estimator_.predict_proba(self._chosen_input(X))
+        X = self._chosen_input(X)
+        return self.best_estimator_.predict_proba(X)
 
     @property
     def _n_features_out(self) -> int:  # names of get_feature_names_out: autoclusterer0...
@@ -236,15 +239,18 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     def transform(self, X) -> np.ndarray:
         """The chosen pipeline's embedding (the scaled features for a pipeline without network)."""
-        return self.best_estimator_.transform(self._chosen_input(X))
+        X = self._chosen_input(X)
+        return self.best_estimator_.transform(X)
 
     def clustering_space(self, X) -> tuple[np.ndarray, str]:
         """The chosen pipeline's clustering space (see ``DeepClusterer.clustering_space``)."""
-        return self.best_estimator_.clustering_space(self._chosen_input(X))
+        X = self._chosen_input(X)
+        return self.best_estimator_.clustering_space(X)
 
     def score(self, X, y=None) -> float:
         """The chosen pipeline's ``score``."""
-        return self.best_estimator_.score(self._chosen_input(X))
+        X = self._chosen_input(X)
+        return self.best_estimator_.score(X)
 
     @property
     def cluster_centers_(self) -> np.ndarray:
