@@ -17,8 +17,10 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import statistics
+import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +56,18 @@ def machine() -> dict:
 def load_dataset(name: str, mnist_dir: Path):
     """``(X, y)``: the bundled 10k sample, or all 70,000 MNIST images from ``mnist_dir``."""
     return load_mnist_sample() if name == "sample" else load_mnist(mnist_dir, split="all")
+
+
+def time_v(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Run ``command`` under ``/usr/bin/time -v``: its peak resident memory (MB), wall time (s)
+    and stderr."""
+    run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, env=env)
+    if run.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{run.stderr[-3000:]}")
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", run.stderr).group(1)
+    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(wall.split(":"))))
+    return peak_kb / 1024, seconds, run.stderr
 
 
 def peak_rss_mb() -> float:

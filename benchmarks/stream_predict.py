@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +21,7 @@ import numpy as np
 from deepclust import N2D
 from deepclust.datasets import load_mnist_sample
 from deepclust.files import atomic_write_bytes
-from run import CACHE, machine
+from run import CACHE, machine, time_v
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEEPCLUST = Path(sys.executable).with_name("deepclust")
@@ -62,14 +60,11 @@ def main() -> None:
         N2D(10, pretrain_epochs=5, random_state=args.seed, device="cpu", verbose=0).fit(X).save(model)
     labels = CACHE / "stream-labels.csv"
     command = [str(DEEPCLUST), "predict", str(model), str(data), "--out", str(labels), "--device", "cpu"]
-    run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=True)
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", run.stderr).group(1)
-    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(wall.split(":"))))
+    peak_mb, seconds, _ = time_v(command)
     with open(labels) as fh:
         written = sum(1 for _ in fh) - 1
     result = {
-        "rows": args.rows, "file_gb": round(data.stat().st_size / 1e9, 2), "peak_rss_mb": round(peak_kb / 1024),
+        "rows": args.rows, "file_gb": round(data.stat().st_size / 1e9, 2), "peak_rss_mb": round(peak_mb),
         "wall_seconds": round(seconds, 1), "labels_written": written, "method": "n2d",
         "pretrain_epochs": 5, "seed": args.seed, "command": " ".join(command),
         "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -105,10 +105,13 @@ def test_sigkill_while_writing_never_leaves_a_partial_file(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # one-epoch ClusterGAN
 def test_the_python_api_reads_a_memory_mapped_array_in_blocks(tmp_path, monkeypatch):
-    """predict/transform/predict_proba on a memory-mapped .npy, 7 rows at a time: the results of
-    one pass, a NaN in a later block is refused, and the blocks are never larger than 7 rows."""
+    """predict/transform on a memory-mapped .npy, 7 rows at a time: the results of one pass, a
+    NaN in a later block is refused with its row, and the blocks are never larger than 7 rows
+    (read by the source for the estimators that train from files, checked one by one for the
+    GAN's, which read a memmap as an array)."""
     from deepclust import AEKMeans, Autoencoder, ClusterGAN, DeepclustError
     from deepclust.base import TorchEstimator
+    from deepclust.data.source import ArraySource
 
     X = np.random.default_rng(1).normal(size=(50, 3)).astype(np.float32) * 4
     settings = dict(hidden_dims=(8,), latent_dim=2, random_state=0, device="cpu")
@@ -119,18 +122,23 @@ def test_the_python_api_reads_a_memory_mapped_array_in_blocks(tmp_path, monkeypa
     np.save(tmp_path / "x.npy", X)
     mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
     monkeypatch.setattr(TorchEstimator, "input_block_rows", 7)
-    seen = []
-    check = TorchEstimator._check_input
-    monkeypatch.setattr(TorchEstimator, "_check_input", lambda self, X, reset: seen.append(len(X)) or check(self, X, reset=reset))
+    read, checked = [], []
+    original_read, check = ArraySource.read, TorchEstimator._check_input
+    monkeypatch.setattr(ArraySource, "read", lambda self, chunk: read.append(chunk.rows) or original_read(self, chunk))
+    monkeypatch.setattr(TorchEstimator, "_check_input",
+                        lambda self, X, reset: checked.append(len(X)) or check(self, X, reset=reset))
     for model, (codes, labels) in zip(models, whole):
         np.testing.assert_allclose(model.transform(mapped), codes, rtol=1e-5, atol=1e-6)
         if labels is not None:
             np.testing.assert_array_equal(model.predict(mapped), labels)
-    assert max(seen) == 7 and sum(seen) == 50 * 5
+    assert max(read) == 7 and sum(read) == 50 * 3  # AEKMeans twice, the autoencoder once
+    assert max(checked[-16:]) == 7 and sum(checked[-16:]) == 50 * 2  # ClusterGAN's blocks
     X[45, 2] = np.nan
     np.save(tmp_path / "bad.npy", X)
-    with pytest.raises(DeepclustError, match="^X contains NaN: deepclust cannot cluster missing values"):
+    with pytest.raises(DeepclustError, match=r"^the memmap: the array has a missing \(NaN\) value at index \[45, 2\]"):
         models[0].predict(np.load(tmp_path / "bad.npy", mmap_mode="r"))
+    with pytest.raises(DeepclustError, match="^X contains NaN: deepclust cannot cluster missing values"):
+        models[2].predict(np.load(tmp_path / "bad.npy", mmap_mode="r"))
 
 
 def test_predict_streams_an_npy_file_in_blocks(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +17,13 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from .data.scaling import choose_scaling
+from .data.source import ArraySource, is_source
 from .data.validate import check_input, input_scaling_for
 from .exceptions import DeepclustError, ModelFileError
 from .files import jsonable
 from .model_file import save_model
 from .tensors import expect_tensor
-from .training import Phase, draw_seed, random_shift_rotate, resolve_device
+from .training import InMemoryData, Phase, StreamedData, draw_seed, random_shift_rotate, resolve_device
 from .training.checkpoint import PhaseCheckpoint, state_digest
 
 #: on small data, ``pretrain_epochs="auto"`` lengthens the pretraining to this many optimiser steps
@@ -116,18 +117,42 @@ class TorchEstimator:
 
     #: batch size for inference (no gradients, so larger than for training)
     inference_batch_size = 4096
-    #: rows of a NumPy input (a memory-mapped ``.npy`` too) checked and scaled at a time by
-    #: ``predict``/``transform``, so that a large input is never copied whole
+    #: rows read, checked and scaled at a time wherever the whole input is passed over (input
+    #: statistics, encoding, ``predict``/``transform``) and the chunk a streamed epoch shuffles
+    #: (:mod:`deepclust.training.data`): a large input is never copied whole
     input_block_rows = 16_384
 
     def _device(self) -> torch.device:
         return resolve_device(self.device)
 
-    def _check_input(self, X, *, reset: bool) -> np.ndarray:
+    #: whether ``fit`` trains from files (paths, memmaps) read in blocks; if not, a memmap is
+    #: read whole and a path refused
+    _reads_files = True
+
+    def _check_input(self, X, *, reset: bool) -> np.ndarray | ArraySource:
+        if isinstance(X, np.memmap) and not self._reads_files:
+            X = X.view(np.ndarray)  # read whole, as any array
+        elif is_source(X) and not self._reads_files:
+            raise DeepclustError(f"{type(self).__name__} trains on data in memory; load the file first "
+                                 "(e.g. np.load(path)), or train an autoencoder clusterer from it")
         X = check_input(self, X, reset=reset)
         if reset and getattr(self, "checkpoint_dir", None) is not None:  # fingerprint of the fit's data
-            self._fit_data_sha256 = hashlib.sha256(np.ascontiguousarray(X).data).hexdigest()
+            digest = hashlib.sha256()
+            for block in self._row_blocks(X):
+                digest.update(np.ascontiguousarray(block).data)
+            self._fit_data_sha256 = digest.hexdigest()
         return X
+
+    def _row_blocks(self, X: np.ndarray | ArraySource) -> Iterator[np.ndarray]:
+        """The checked input ``X`` as float32 blocks ``(m, *input_shape_)`` of
+        ``input_block_rows`` rows, in order (a file's rows checked for NaN/inf as they are read)."""
+        rows = self.input_block_rows
+        if isinstance(X, ArraySource):
+            for _, block in X.blocks(rows):
+                yield block.reshape(block.shape[0], *self.input_shape_)
+            return
+        for start in range(0, X.shape[0], rows):
+            yield X[start:start + rows]
 
     def _phase_checkpoint(self, phase: Phase) -> PhaseCheckpoint | None:
         """``checkpoint_dir/<phase>.safetensors`` (None without ``checkpoint_dir``), fingerprinted
@@ -153,15 +178,25 @@ class TorchEstimator:
                                self.checkpoint_every, fingerprint)
 
     def _in_blocks(self, X, fn: Callable[[np.ndarray], torch.Tensor]) -> torch.Tensor:
-        """``fn`` over the checked input ``X``, ``input_block_rows`` rows at a time for NumPy
-        arrays; the results concatenated along the first dimension."""
+        """``fn`` over the input ``X`` (checked here), ``input_block_rows`` rows at a time for
+        NumPy arrays and files; the results concatenated along the first dimension."""
+        if is_source(X) and self._reads_files:
+            return torch.cat([fn(block) for block in self._row_blocks(self._check_input(X, reset=False))])
         if isinstance(X, np.ndarray) and X.ndim >= 2 and X.shape[0] > self.input_block_rows:
             rows = self.input_block_rows
             return torch.cat([fn(self._check_input(X[i:i + rows], reset=False)) for i in range(0, X.shape[0], rows)])
         return fn(self._check_input(X, reset=False))
 
-    def _fit_scaling(self, X: np.ndarray) -> None:
-        name, offset, scale = choose_scaling(X, input_scaling_for(self))
+    def _training_data(self, X: np.ndarray | ArraySource) -> InMemoryData | StreamedData:
+        """The checked input as the training loop reads it: an array scaled onto the device
+        whole, a file read a window at a time."""
+        if isinstance(X, ArraySource):
+            return StreamedData(X, self._input_offset, self._input_scale, self._input_offset.device,
+                                self.input_block_rows, sample_shape=self.input_shape_)
+        return InMemoryData(self._to_tensor(X), self.input_block_rows)
+
+    def _fit_scaling(self, X: np.ndarray | ArraySource) -> None:
+        name, offset, scale = choose_scaling(self._row_blocks(X), input_scaling_for(self))
         self.input_scaling_ = name
         device = self._device()
         self._input_offset = torch.as_tensor(offset, device=device)
@@ -245,6 +280,9 @@ class TorchEstimator:
         save_model(self, path)
 
     @torch.no_grad()
-    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], Xt: torch.Tensor) -> torch.Tensor:
-        """``fn`` over ``Xt`` in inference batches, concatenated; modules must be in eval mode."""
-        return torch.cat([fn(batch) for batch in Xt.split(self.inference_batch_size)])
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor],
+               Xt: torch.Tensor | InMemoryData | StreamedData) -> torch.Tensor:
+        """``fn`` over ``Xt`` (a tensor, or the training data, passed over in order) in inference
+        batches, concatenated; modules must be in eval mode."""
+        blocks = [Xt] if isinstance(Xt, torch.Tensor) else Xt.blocks()
+        return torch.cat([fn(batch) for block in blocks for batch in block.split(self.inference_batch_size)])

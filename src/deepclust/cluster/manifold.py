@@ -17,11 +17,15 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..data.source import sample_index
 from ..exceptions import DeepclustError
 from .mixture import TensorMixture, fit_mixture
 
 #: modules whose warnings are umap-learn's own chatter (shown at ``verbose >= 2`` only)
 UMAP_MODULES = r"(umap|pynndescent|numba|llvmlite)(\.|$)"
+#: UMAP and its mixture are fitted on at most this many points, drawn at random; every other
+#: point is placed by its nearest neighbours among them (N2D's ``manifold_samples``)
+MANIFOLD_SAMPLES = 100_000
 #: whether UMAP has run in this process: umap-learn caches little of its numba code on disk, so
 #: the first call of every process spends from seconds to a minute or more compiling it
 _compiled = False
@@ -88,14 +92,18 @@ def status(verbose: int, label: str, text: str) -> Iterator[None]:
 
 def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20, min_dist: float = 0.0,
              n_components: int | None = None, covariance_type: str = "full", n_init: int = 10,
-             device: torch.device | str = "cpu", verbose: int = 0) -> tuple[np.ndarray, TensorMixture, np.ndarray]:
+             max_samples: int | None = MANIFOLD_SAMPLES, device: torch.device | str = "cpu",
+             verbose: int = 0) -> tuple[np.ndarray, np.ndarray, TensorMixture, np.ndarray]:
     """N2D's manifold step: UMAP of the codes ``Z`` (n, latent_dim) to ``n_components``
     (default ``n_clusters``) dimensions, then a Gaussian mixture there (best likelihood of
-    ``n_init`` starts). Returns the manifold positions ``(n, n_components)`` float32, the
-    fitted mixture (tensors on ``device``) and the training points' labels."""
-    E = umap_embedding(Z, n_components or n_clusters, seed, n_neighbors=n_neighbors, min_dist=min_dist,
+    ``n_init`` starts), both on all rows or ``max_samples`` drawn at random when there are more.
+    Returns those rows ``(s,)``, their manifold positions ``(s, n_components)`` float32, the
+    fitted mixture (tensors on ``device``) and their labels ``(s,)``."""
+    rows = sample_index(Z.shape[0], max_samples, seed)
+    rows = np.arange(Z.shape[0]) if rows is None else rows
+    E = umap_embedding(Z[rows], n_components or n_clusters, seed, n_neighbors=n_neighbors, min_dist=min_dist,
                        verbose=verbose)
     # several starts, best likelihood: one start sometimes merges two clusters
     mixture, labels = fit_mixture(E, n_clusters, seed, covariance_type=covariance_type, n_init=n_init,
                                   device=device)
-    return E, mixture, labels
+    return rows, E, mixture, labels

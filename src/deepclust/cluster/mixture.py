@@ -1,5 +1,6 @@
 """A Gaussian mixture fitted by scikit-learn and kept as plain tensors (saved as safetensors,
-evaluated on any device), never as a pickled object."""
+evaluated on any device), never as a pickled object; k-means and mixtures of many points
+started on a sample."""
 from __future__ import annotations
 
 import math
@@ -7,12 +8,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
+from ..data.source import sample_rows
 from ..exceptions import DeepclustError
 from ..tensors import expect_tensor
 
 COVARIANCE_TYPES = ("full", "diag")
+#: above this many points k-means restarts run on a random sample (see :func:`kmeans`)
+KMEANS_SAMPLES = 100_000
 
 
 @dataclass
@@ -56,16 +61,40 @@ def check_covariance_type(covariance_type) -> None:
         raise DeepclustError(f"covariance_type must be 'full' or 'diag', got {covariance_type!r}")
 
 
+#: above this many points a mixture's starts run on a random sample of them, and the best
+#: start is then refined on all the points (the same rule as :data:`KMEANS_SAMPLES`)
+MIXTURE_SAMPLES = 100_000
+
+
 def fit_mixture(E: np.ndarray, n_components: int, seed: int, *, covariance_type: str = "full",
                 n_init: int = 10, device: torch.device | str = "cpu") -> tuple[TensorMixture, np.ndarray]:
     """Fit a Gaussian mixture to ``E`` (n, m), best likelihood of ``n_init`` starts; returns it
-    as tensors on ``device`` and the training points' labels ``(n,)``."""
+    as tensors on ``device`` and the training points' labels ``(n,)``. On more than
+    :data:`MIXTURE_SAMPLES` points the starts use a random sample of that size and the best one
+    is refined by EM on every point."""
     check_covariance_type(covariance_type)
     gmm = GaussianMixture(n_components, covariance_type=covariance_type, n_init=n_init,
-                          random_state=seed).fit(E)
+                          random_state=seed).fit(sample_rows(E, MIXTURE_SAMPLES, seed))
+    if len(E) > MIXTURE_SAMPLES:
+        gmm = GaussianMixture(n_components, covariance_type=covariance_type, weights_init=gmm.weights_,
+                              means_init=gmm.means_, precisions_init=gmm.precisions_,
+                              random_state=seed).fit(E)
     precisions = gmm.precisions_cholesky_
     if covariance_type == "diag":
         precisions = np.stack([np.diag(p) for p in precisions])
     as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=device)
     mixture = TensorMixture(as_tensor(gmm.weights_), as_tensor(gmm.means_), as_tensor(precisions))
     return mixture, gmm.predict(E)
+
+
+def kmeans(Z: np.ndarray, n_clusters: int, seed: int, n_init: int) -> KMeans:
+    """k-means of ``Z`` (n, d), best of ``n_init`` restarts; on more than
+    :data:`KMEANS_SAMPLES` points the restarts use a random sample of that size (faiss samples
+    256 points per cluster by default; this is more) and the best is refined by Lloyd's
+    iterations on every point."""
+    km = KMeans(n_clusters, n_init=n_init, random_state=seed).fit(sample_rows(Z, KMEANS_SAMPLES, seed))
+    if len(Z) > KMEANS_SAMPLES:
+        km = KMeans(n_clusters, init=km.cluster_centers_, n_init=1, random_state=seed).fit(Z)
+    return km
+
+

@@ -29,6 +29,7 @@ from deepclust.data.readers import (
     take_label_column,
     warn_skipped,
 )
+from deepclust.data.source import STREAM_BYTES, ArraySource, open_source
 from deepclust.data.tables import TablePreprocessor
 from deepclust.data.text import (
     BACKENDS,
@@ -78,7 +79,9 @@ FEATURIZERS = {cls.kind: cls for cls in (TablePreprocessor, TextEmbedder, AudioF
 class Featurized:
     """What :func:`featurize` returns.
 
-    X: float32 (n, d), or images (n, h, w) / (n, 3, h, w); y: labels or None; names: one name per
+    X: float32 (n, d), or images (n, h, w) / (n, 3, h, w), or for a ``.npy`` file of at least
+    :data:`~deepclust.data.source.STREAM_BYTES` as float32 an
+    :class:`~deepclust.data.source.ArraySource` that reads it in blocks; y: labels or None; names: one name per
     row (file path, line or row number) or None; featurizer: what to save with the model (None for
     array files, which are used as they are); report: lines saying what was done; texts: the
     documents, for text; feature_names: the names of X's columns, for tables with a header;
@@ -86,7 +89,7 @@ class Featurized:
     be joined back to the user's rows.
     """
 
-    X: np.ndarray
+    X: np.ndarray | ArraySource
     y: np.ndarray | None
     modality: str
     source: str
@@ -171,6 +174,13 @@ def featurize(
         raise DeepclustError("--ignore-columns applies to tables")
 
     if modality == "array":
+        if p.suffix.lower() == ".npy" and label_column is None:
+            source = open_source(p)
+            size = source.n * int(np.prod(source.sample_shape)) * 4
+            if size >= STREAM_BYTES:  # too large to hold as float32: read in blocks
+                return Featurized(source, None, "array", shown, report=[
+                    *report, f"read in blocks: {source.n:,} rows, {size / 2**30:.1f} GiB as float32, "
+                    "stay in the file"])
         loaded = read_data(p, label_column=label_column)
         return Featurized(loaded.X, loaded.y, "array", shown, report=report,
                           feature_names=loaded.feature_names)

@@ -6,6 +6,7 @@ import pandas as pd
 from sklearn.utils.validation import validate_data
 
 from ..exceptions import DeepclustError
+from .source import ArraySource, is_source, open_source
 from .tables import TablePreprocessor
 
 #: sklearn's message for NaN input recommends supervised estimators; ours says what to do here
@@ -52,15 +53,20 @@ def input_scaling_for(estimator) -> str:
     return estimator.input_scaling
 
 
-def check_input(estimator, X, *, reset: bool) -> np.ndarray:
+def check_input(estimator, X, *, reset: bool) -> np.ndarray | ArraySource:
     """Validate ``X`` for ``estimator`` and return it as float32 of shape ``(n, *input_shape_)``.
 
     Accepts ``(n, d)`` tables and ``(n, h, w)`` / ``(n, c, h, w)`` images (NumPy, pandas, torch);
-    a DataFrame of mixed columns is preprocessed first (:func:`table_features`).
+    a DataFrame of mixed columns is preprocessed first (:func:`table_features`). A path (a
+    ``.npy`` file, a folder of shards) or a ``numpy.memmap`` comes back as an
+    :class:`~deepclust.data.source.ArraySource` whose shape is checked here and whose values
+    are checked as they are read.
     On ``reset`` it records ``input_shape_`` and ``n_features_in_``; otherwise it checks them,
     accepting flattened images with the right number of features. Messages follow
     scikit-learn's (NaN/inf, 1-D input, feature count) so pipelines and checks behave as usual.
     """
+    if is_source(X):
+        return _check_source(estimator, open_source(X), reset)
     X = table_features(estimator, X, reset=reset)
     if hasattr(X, "detach") and hasattr(X, "cpu"):  # torch tensor
         X = X.detach().cpu().numpy()
@@ -88,3 +94,20 @@ def check_input(estimator, X, *, reset: bool) -> np.ndarray:
             f"shape {tuple(estimator.input_shape_)}"
         )
     return X.reshape(X.shape[0], *estimator.input_shape_)
+
+
+def _check_source(estimator, source: ArraySource, reset: bool) -> ArraySource:
+    """``check_input``'s shape checks for rows read from files."""
+    shape = tuple(source.sample_shape)
+    features = int(np.prod(shape))
+    if reset:
+        for name in ("feature_names_in_", "preprocessing_"):
+            if hasattr(estimator, name):
+                delattr(estimator, name)
+        estimator.input_shape_, estimator.n_features_in_ = shape, features
+    elif features != estimator.n_features_in_ or (len(shape) > 1 and shape != tuple(estimator.input_shape_)):
+        raise DeepclustError(
+            f"{source.shown} holds samples of shape {shape}, but {type(estimator).__name__} was fitted on "
+            f"shape {tuple(estimator.input_shape_)}"
+        )
+    return source

@@ -11,7 +11,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import check_n_clusters
-from ..cluster import choose_n_clusters
+from ..cluster import MANIFOLD_SAMPLES, choose_n_clusters
+from ..data.source import sample_rows
 from ..data.validate import check_input, input_scaling_for, table_features
 from ..exceptions import DeepclustError, ModelFileError
 from ..model_file import save_model
@@ -152,12 +153,13 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         # an int seed reaches every candidate as it is: on images auto is N2D(random_state=seed)
         state = int(self.random_state) if isinstance(self.random_state, (int, np.integer)) else seed
         if isinstance(self.n_clusters, str) and self.n_clusters == "auto":
-            self.n_clusters_, self.k_scores_ = choose_n_clusters(X, self.k_range, seed, input_scaling_for(self),
-                                                                   verbose=self.verbose)
+            self.n_clusters_, self.k_scores_ = choose_n_clusters(
+                sample_rows(X, MANIFOLD_SAMPLES, seed), self.k_range, seed, input_scaling_for(self),
+                verbose=self.verbose)
         else:
             check_n_clusters(self.n_clusters, X.shape[0])
             self.n_clusters_ = int(self.n_clusters)
-        if X.reshape(X.shape[0], -1).shape[1] > GMM_MAX_FEATURES and len(names) > 1:
+        if self.n_features_in_ > GMM_MAX_FEATURES and len(names) > 1:
             names = [name for name in names if name != "gmm"]
         fitted, seconds = {}, {}
         for name in names:

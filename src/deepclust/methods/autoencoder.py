@@ -92,18 +92,19 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     # --- fitting ---------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """Train on ``X`` (n, d) or images; sets ``network_``, ``history_``, ``n_iter_``."""
+        """Train on ``X`` (n, d) or images, in memory or a path/memmap read in blocks (see
+        :mod:`deepclust.data.source`); sets ``network_``, ``history_``, ``n_iter_``."""
         validate_params(self)
         X = self._check_input(X, reset=True)
         self._fit_scaling(X)
         device = self._device()
         with seeded(self._seed(), device, self.deterministic) as generator:
             self.network_ = self._build_network(self.input_shape_).to(device)
-            Xt = self._to_tensor(X)
             self.history_ = []
             if self.architecture == "none":  # nothing to train
                 self.n_iter_ = 0
                 return self
+            data = self._training_data(X)
             phase = Phase(
                 max_grad_norm=self.max_grad_norm,
                 name="pretrain",
@@ -117,7 +118,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
                 modules=[self.network_],
                 augment=self._augmenter(),
             )
-            self.n_iter_ = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+            self.n_iter_ = run_phase(phase, data, self.batch_size, generator, self.history_, self.verbose,
                                      self._phase_checkpoint(phase))
         return self
 
@@ -146,7 +147,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         )
 
     # --- using the fitted model ----------------------------------------------------------
-    def _encode(self, Xt: torch.Tensor) -> torch.Tensor:
+    def _encode(self, Xt) -> torch.Tensor:
         self.network_.eval()
         return self._apply(self.network_.encode, Xt)
 
@@ -180,9 +181,12 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     def reconstruction_error(self, X, per_sample: bool = False):
         """Mean squared error per feature in the input's units; ``(n,)`` with ``per_sample``."""
         check_is_fitted(self, "network_")
-        X = self._check_input(X, reset=False)
-        errors = (self.reconstruct(X) - X).reshape(X.shape[0], -1)
-        per = np.mean(errors.astype(np.float64) ** 2, axis=1)
+
+        def errors(block: np.ndarray) -> torch.Tensor:
+            rebuilt = self._from_tensor(self._decode(self._encode(self._to_tensor(block))))
+            return torch.as_tensor(np.mean((rebuilt - block).reshape(len(block), -1).astype(np.float64) ** 2, axis=1))
+
+        per = self._in_blocks(X, errors).numpy()
         return per if per_sample else float(per.mean())
 
     def score(self, X, y=None) -> float:

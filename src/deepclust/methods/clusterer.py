@@ -11,11 +11,11 @@ import copy
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
-from sklearn.cluster import KMeans
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import TorchEstimator, check_n_clusters, resolve_pretrain_epochs, warn_if_clusters_empty
+from ..cluster import kmeans
 from ..data.validate import input_scaling_for
 from ..exceptions import DeepclustError
 from ..params import validate_params
@@ -34,7 +34,7 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     Subclasses define ``__init__`` (hyperparameters only: ``store_params(self, locals())``),
     declare the constraints and descriptions of the parameters they add, and may override the
-    hooks ``_init_clusters(Z, seed)``, ``_fit_clusters(Xt, generator)`` and ``_assign(Z)``.
+    hooks ``_init_clusters(Z, seed)``, ``_fit_clusters(data, generator)`` and ``_assign(Z)``.
     """
 
     _attribute_docs = {
@@ -49,7 +49,12 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     # --- the public contract -------------------------------------------------------------
     def fit(self, X, y=None):
-        """Pretrain (or reuse ``autoencoder``), initialise clusters, train; sets ``labels_``."""
+        """Pretrain (or reuse ``autoencoder``), initialise clusters, train; sets ``labels_``.
+
+        ``X`` is an array, a DataFrame, or data too large for memory: a path to a ``.npy`` file
+        or a folder of ``.npy``/Parquet shards, or a ``numpy.memmap``, read in blocks of
+        ``input_block_rows`` rows and shuffled a window at a time
+        (:mod:`deepclust.training.data`)."""
         validate_params(self)
         X = self._check_input(X, reset=True)
         self._check_params(X)
@@ -58,10 +63,10 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         with seeded(seed, device, self.deterministic) as generator:
             self.autoencoder_ = self._get_autoencoder(X, seed)
             self.history_ = list(self.autoencoder_.history_)
-            Xt = self.autoencoder_._to_tensor(X)
-            self._init_clusters(self.autoencoder_._encode(Xt), seed)
-            self.n_iter_ = self._fit_clusters(Xt, generator)
-            self.labels_ = self._assign(self.autoencoder_._encode(Xt)).cpu().numpy()
+            data = self.autoencoder_._training_data(X)
+            self._init_clusters(self.autoencoder_._encode(data), seed)
+            self.n_iter_ = self._fit_clusters(data, generator)
+            self.labels_ = self._assign(self.autoencoder_._encode(data)).cpu().numpy()
         warn_if_clusters_empty(self.labels_, self.n_clusters, self.history_)
         return self
 
@@ -108,13 +113,15 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     # --- hooks ---------------------------------------------------------------------------
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
-        """Default: k-means with ``n_init`` restarts on the embedding ``Z`` (n, latent_dim)."""
-        km = KMeans(self.n_clusters, n_init=self.n_init, random_state=seed).fit(Z.cpu().numpy())
+        """Default: k-means with ``n_init`` restarts on the embedding ``Z`` (n, latent_dim)
+        (on a sample first when it is large: :func:`deepclust.cluster.kmeans`)."""
+        km = kmeans(Z.cpu().numpy(), self.n_clusters, seed, self.n_init)
         self._centers = torch.as_tensor(km.cluster_centers_, dtype=Z.dtype, device=Z.device)
         self._kmeans_labels = torch.as_tensor(km.labels_, device=Z.device)
 
-    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
-        """Method-specific training after initialisation; returns epochs run (default none)."""
+    def _fit_clusters(self, data, generator: torch.Generator) -> int:
+        """Method-specific training after initialisation on the training ``data``
+        (:mod:`deepclust.training.data`); returns epochs run (default none)."""
         return 0
 
     def _assign(self, Z: torch.Tensor) -> torch.Tensor:
@@ -122,7 +129,7 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         return torch.cdist(Z, self._centers).argmin(dim=1)
 
     # --- shared pieces -------------------------------------------------------------------
-    def _check_params(self, X: np.ndarray) -> None:
+    def _check_params(self, X) -> None:
         check_n_clusters(self.n_clusters, X.shape[0])
         self._augmenter()  # refuse augment=True on non-image data before any training
 
@@ -145,10 +152,12 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             verbose=self.verbose,
         )
 
-    def _get_autoencoder(self, X: np.ndarray, seed: int):
+    def _get_autoencoder(self, X, seed: int):
         """A fitted autoencoder for ``X``: a private copy of the one passed in, or a new one."""
         if self.autoencoder is None:
-            return Autoencoder(**self._autoencoder_params(X.shape[0]), random_state=seed).fit(X)
+            autoencoder = Autoencoder(**self._autoencoder_params(X.shape[0]), random_state=seed)
+            autoencoder.input_block_rows = self.input_block_rows  # reads the data as this one does
+            return autoencoder.fit(X)
         given = self.autoencoder
         if isinstance(given, FrozenEstimator):  # survives sklearn's clone() in searches/pipelines
             given = given.estimator
@@ -167,7 +176,7 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                 f"but X has shape {tuple(X.shape[1:])}"
             )
         autoencoder = copy.deepcopy(given)  # fine-tuning must not alter the caller's
-        autoencoder.device = self.device
+        autoencoder.device, autoencoder.input_block_rows = self.device, self.input_block_rows
         autoencoder._move_to(self._device())
         return autoencoder
 

@@ -72,10 +72,10 @@ class DCN(DeepClusterer):
     ):
         store_params(self, locals())
 
-    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
+    def _fit_clusters(self, data, generator: torch.Generator) -> int:
         network = self.autoencoder_.network_
         k = self.n_clusters
-        counts = torch.bincount(self._kmeans_labels, minlength=k).to(Xt.dtype)
+        counts = torch.bincount(self._kmeans_labels, minlength=k).to(self._centers.dtype)
         state = {"centers": self._centers, "counts": counts, "previous": self._kmeans_labels.clone()}
 
         def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -93,7 +93,7 @@ class DCN(DeepClusterer):
             return {"loss": loss, "reconstruction": rec, "coding": coding}
 
         def on_epoch_end(epoch: int) -> dict:
-            labels = self._assign(self.autoencoder_._encode(Xt))
+            labels = self._assign(self.autoencoder_._encode(data))
             changed = float((labels != state["previous"]).float().mean())
             state["previous"].copy_(labels)
             return {"labels_changed": changed, "stop": changed < self.tol}
@@ -110,5 +110,5 @@ class DCN(DeepClusterer):
             augment=self._augmenter(),
             state=state,
         )
-        return run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+        return run_phase(phase, data, self.batch_size, generator, self.history_, self.verbose,
                          self._phase_checkpoint(phase))

@@ -80,22 +80,23 @@ class DEC(DeepClusterer):
         """None: KL loss alone, decoder dropped (DEC); a number γ: ``L_rec + γ·KL`` (IDEC)."""
         return None
 
-    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
+    def _fit_clusters(self, data, generator: torch.Generator) -> int:
         network = self.autoencoder_.network_
         centers = torch.nn.Parameter(self._centers.clone())
         gamma = self._kl_weight_beside_reconstruction()
         # the target is set at the first batch; tensors from the start so that a checkpoint
         # restores them in place
-        state = {"centers": centers, "labels": self._kmeans_labels.clone(), "changed": torch.ones((), device=Xt.device),
-                 "target": torch.zeros(Xt.shape[0], self.n_clusters, device=Xt.device)}
+        state = {"centers": centers, "labels": self._kmeans_labels.clone(),
+                 "changed": torch.ones((), device=data.device),
+                 "target": torch.zeros(data.n, self.n_clusters, device=data.device)}
         # at least once per epoch, so that small datasets refresh their target too
-        interval = min(int(self.update_interval), -(-Xt.shape[0] // int(self.batch_size)))
+        interval = min(int(self.update_interval), data.num_batches(int(self.batch_size)))
 
         def on_batch_start(step: int) -> bool:
             if step % interval:
                 return False
             with torch.no_grad():
-                q = student_t_assignment(self.autoencoder_._encode(Xt), centers)
+                q = student_t_assignment(self.autoencoder_._encode(data), centers)
             network.train()  # _encode switched to eval mode
             labels = q.argmax(dim=1)
             state["changed"].fill_((labels != state["labels"]).float().mean())
@@ -129,7 +130,7 @@ class DEC(DeepClusterer):
             augment=self._augmenter(),
             state=state,
         )
-        epochs = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+        epochs = run_phase(phase, data, self.batch_size, generator, self.history_, self.verbose,
                            self._phase_checkpoint(phase))
         self._centers = centers.detach()
         return epochs

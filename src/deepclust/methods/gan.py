@@ -143,6 +143,8 @@ class GAN(TorchEstimator, BaseEstimator):
     ):
         store_params(self, locals())
 
+    _reads_files = False
+
     # --- fitting ---------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Train on ``X`` (n, d) or images; sets ``generator_``, ``discriminator_``, ``history_``."""

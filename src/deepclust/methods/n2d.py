@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..base import load_module_state
-from ..cluster import TensorMixture, umap_gmm
+from ..cluster import MANIFOLD_SAMPLES, TensorMixture, umap_gmm
 from ..exceptions import DeepclustError
 from ..params import document_parameters, ints, reals, store_params
 from ..tensors import expect_tensor
@@ -31,7 +31,10 @@ class N2D(DeepClusterer):
     be stored without pickle, so its inference path is kept as data: new points are placed at the
     inverse-distance-weighted mean of the manifold positions of their ``n_neighbors`` nearest
     training embeddings (a training point lands on itself, so ``predict`` on the training data
-    reproduces ``labels_``). Defaults are the published N2D settings (``n_neighbors=20``,
+    reproduces ``labels_``). On more than ``manifold_samples`` points, UMAP and the mixture are
+    fitted on that many drawn at random and every other point is placed this way too (UMAP's
+    time grows faster than linearly with the points; the neighbours found among 100,000 codes
+    place a point as well as UMAP would). Defaults are the published N2D settings (``n_neighbors=20``,
     ``min_dist=0``). ``pretrain_epochs="auto"`` pretrains the autoencoder for 30 epochs (more on
     small data).
 
@@ -66,11 +69,14 @@ class N2D(DeepClusterer):
         "n_neighbors": [ints(2)],
         "min_dist": [reals(0)],
         "n_components": [None, ints(1)],
+        "manifold_samples": [None, ints(100)],
     }
     _parameter_docs = {
         "n_neighbors": "UMAP's neighbourhood size (the published N2D value).",
         "min_dist": "UMAP's minimum distance between embedded points (0 packs clusters tightly).",
         "n_components": "Dimensions of the UMAP manifold (``None``: ``n_clusters``).",
+        "manifold_samples": ("Points UMAP and the mixture are fitted on, drawn at random when there are more "
+                             "(``None``: all); the others are placed by their nearest neighbours among them."),
         "n_init": "Mixture starts in the manifold; the best likelihood is kept.",
         "epochs": "Self-labelling epochs on images (0: the published method; skipped for other data).",
         "cluster_lr": "Learning rate of self-labelling (Adam, cosine decay).",
@@ -84,6 +90,7 @@ class N2D(DeepClusterer):
         n_neighbors: int = 20,
         min_dist: float = 0.0,
         n_components: int | None = None,
+        manifold_samples: int | None = MANIFOLD_SAMPLES,
         covariance_type: str = "full",
         n_init: int = 10,
         epochs: int = 10,
@@ -115,12 +122,12 @@ class N2D(DeepClusterer):
             )
 
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
-        E, self._mixture, _ = umap_gmm(
+        rows, E, self._mixture, _ = umap_gmm(
             Z.cpu().numpy(), self.n_clusters, seed, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
             n_components=self.n_components, covariance_type=self.covariance_type, n_init=self.n_init,
-            device=Z.device, verbose=self.verbose)
+            max_samples=self.manifold_samples, device=Z.device, verbose=self.verbose)
         self._head = None
-        self._latent_train = Z.clone()
+        self._latent_train = Z[torch.as_tensor(rows, device=Z.device)]
         self._manifold_train = torch.as_tensor(E, device=Z.device)
         self._mixture_labels = self._assign(Z)
         self._set_centers(Z, self._mixture_labels)
@@ -131,14 +138,14 @@ class N2D(DeepClusterer):
         counts = torch.bincount(labels, minlength=self.n_clusters).clamp(min=1)[:, None]
         self._centers = sums / counts
 
-    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
+    def _fit_clusters(self, data, generator: torch.Generator) -> int:
         """Self-labelling: train encoder + linear head on the mixture's labels from moved images."""
         targets = self._mixture_labels
         del self._mixture_labels
         if int(self.epochs) == 0 or not self._fitted_on_images():
             return 0
         network = self.autoencoder_.network_
-        head = torch.nn.Linear(self.autoencoder_.latent_dim_, self.n_clusters).to(Xt.device)
+        head = torch.nn.Linear(self.autoencoder_.latent_dim_, self.n_clusters).to(data.device)
         self._init_head(head)
 
         def step(xb: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -156,10 +163,10 @@ class N2D(DeepClusterer):
             modules=[network.encoder, head],
             augment=random_shift_rotate,
         )
-        epochs = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+        epochs = run_phase(phase, data, self.batch_size, generator, self.history_, self.verbose,
                            self._phase_checkpoint(phase))
         self._adopt_head(head.eval())
-        Z = self.autoencoder_._encode(Xt)
+        Z = self.autoencoder_._encode(data)
         self._set_centers(Z, self._assign(Z))
         return epochs
 
@@ -224,7 +231,8 @@ class N2D(DeepClusterer):
     def _state_fitted(self) -> dict:
         if self._head is not None:
             return {**super()._state_fitted(), "self_labelled": True}
-        return {**super()._state_fitted(), "n_components": int(self._manifold_train.shape[1])}
+        return {**super()._state_fitted(), "n_components": int(self._manifold_train.shape[1]),
+                "n_manifold_train": int(self._manifold_train.shape[0])}
 
     def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
         super()._restore(tensors, fitted)
@@ -236,7 +244,7 @@ class N2D(DeepClusterer):
             load_module_state(head, tensors, "head.")
             self._head = head.to(device).eval()
             return
-        m = int(fitted["n_components"])
-        self._latent_train = expect_tensor(tensors, "latent_train", (n, d)).to(device)
-        self._manifold_train = expect_tensor(tensors, "manifold_train", (n, m)).to(device)
+        m, s = int(fitted["n_components"]), int(fitted.get("n_manifold_train", n))
+        self._latent_train = expect_tensor(tensors, "latent_train", (s, d)).to(device)
+        self._manifold_train = expect_tensor(tensors, "manifold_train", (s, m)).to(device)
         self._mixture = TensorMixture.from_tensors(tensors, "gmm_", k, m, device)

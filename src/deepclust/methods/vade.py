@@ -151,8 +151,8 @@ class VaDE(DeepClusterer):
                                   n_init=self.n_init, random_state=seed).fit(Z_np)
             weights, means, covariances = gmm.weights_, gmm.means_, gmm.covariances_
         else:
-            _, _, labels = umap_gmm(Z_np, self.n_clusters, seed, verbose=self.verbose)
-            weights, means, covariances = cluster_moments(Z_np, labels, self.n_clusters,
+            rows, _, _, labels = umap_gmm(Z_np, self.n_clusters, seed, verbose=self.verbose)
+            weights, means, covariances = cluster_moments(Z_np[rows], labels, self.n_clusters,
                                                           self.covariance_type)
         as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=Z.device)
         self._prior_logits = as_tensor(np.log(weights))
@@ -179,7 +179,7 @@ class VaDE(DeepClusterer):
             log_pz = log_pz - 0.5 * variances @ factor.pow(2).sum(2).T
         return torch.log_softmax(logits, dim=0) + log_pz
 
-    def _fit_clusters(self, Xt: torch.Tensor, generator: torch.Generator) -> int:
+    def _fit_clusters(self, data, generator: torch.Generator) -> int:
         network, head = self.autoencoder_.network_, self.log_var_head_
         logits = nn.Parameter(self._prior_logits.clone())
         means = nn.Parameter(self._centers.clone())
@@ -188,7 +188,7 @@ class VaDE(DeepClusterer):
         # squared error per feature, so the reconstruction term keeps its weight against the KL
         # term whatever the data's scale (an unweighted squared error lets the KL term win and
         # merges clusters)
-        errors = self._apply(lambda xb: (network(xb)[1] - xb).pow(2).flatten(1).mean(1), Xt)
+        errors = self._apply(lambda xb: (network(xb)[1] - xb).pow(2).flatten(1).mean(1), data)
         self.noise_variance_ = float(errors.mean().clamp_min(1e-6))
         rec_weight = 0.5 / self.noise_variance_
 
@@ -218,7 +218,7 @@ class VaDE(DeepClusterer):
             augment=self._augmenter(),
             state={"logits": logits, "means": means, "spread": spread},
         )
-        epochs = run_phase(phase, Xt, self.batch_size, generator, self.history_, self.verbose,
+        epochs = run_phase(phase, data, self.batch_size, generator, self.history_, self.verbose,
                            self._phase_checkpoint(phase))
         self._prior_logits, self._centers, self._prior_spread = (
             logits.detach(), means.detach(), spread.detach())

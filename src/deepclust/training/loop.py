@@ -1,7 +1,8 @@
 """The one training loop: every method's training is a list of phases run through ``run_phase``.
 
-Data stays one tensor on the device; each epoch draws one permutation and slices batches by
-index, so there is no per-sample Python and no host↔device copy inside the loop.
+Data is one scaled tensor on the device, sliced by index (no host↔device copy inside the loop),
+or read from files a window at a time (:mod:`deepclust.training.data`); either way an epoch is
+one shuffled pass in batches, with no per-sample Python.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 from ..exceptions import DeepclustError, TrainingDiverged
 from .callbacks import ProgressBar
 from .checkpoint import PhaseCheckpoint
+from .data import InMemoryData, StreamedData, as_training_data
 
 #: ``step(batch, index) -> {"loss": scalar tensor, other named parts...}``
 StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
@@ -100,22 +102,6 @@ def make_optimizer(
     raise DeepclustError(f"unknown optimizer {name!r}; choose 'adam', 'adamw' or 'sgd'")
 
 
-class BatchSampler:
-    """Shuffled index batches over ``n`` samples; a rank-aware sampler can replace it later."""
-
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
-        self.n = n
-        self.batch_size = max(1, min(int(batch_size), n))
-        self.generator = generator
-
-    def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
-
-    def __iter__(self):
-        order = torch.randperm(self.n, generator=self.generator, device=self.generator.device)
-        return iter(order.split(self.batch_size))
-
-
 @contextlib.contextmanager
 def flushing_denormals() -> Iterator[None]:
     """Inside the block the CPU treats subnormal floats (below 1.2e-38) as zero; the setting is
@@ -139,14 +125,15 @@ def flushing_denormals() -> Iterator[None]:
 @flushing_denormals()
 def run_phase(
     phase: Phase,
-    X: torch.Tensor,
+    X: torch.Tensor | InMemoryData | StreamedData,
     batch_size: int,
     generator: torch.Generator,
     history: list[dict],
     verbose: int = 0,
     checkpoint: PhaseCheckpoint | None = None,
 ) -> int:
-    """Train ``phase`` on ``X`` (n, ...); append one dict per epoch to ``history``.
+    """Train ``phase`` on ``X``: a scaled tensor ``(n, ...)`` or the loop's data
+(:mod:`deepclust.training.data`); append one dict per epoch to ``history``.
 
     With a ``checkpoint``, the phase starts from the epoch that checkpoint reached (weights,
     optimisers, schedule, batch order, RNG, ``state`` and history restored) and saves one every
@@ -168,10 +155,12 @@ def run_phase(
     adversary = phase.adversary
     adversary_optimizer = optimizer_for(adversary.parameters) if adversary is not None else None
     main_every = adversary.steps if adversary is not None else 1
-    sampler = BatchSampler(X.shape[0], batch_size, generator)
+    data = as_training_data(X)
+    batch_size = max(1, min(int(batch_size), data.n))
+    batches_per_epoch = data.num_batches(batch_size)
     scheduler = None
     if phase.schedule == "cosine":
-        main_steps = phase.epochs * len(sampler) // main_every
+        main_steps = phase.epochs * batches_per_epoch // main_every
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, main_steps))
     elif phase.schedule is not None:
         raise DeepclustError(f"unknown schedule {phase.schedule!r}; use None or 'cosine'")
@@ -190,8 +179,8 @@ def run_phase(
         _check_checkpointable(phase.name, optimizers, modules, phase.state)
         start, finished = checkpoint.restore(modules, optimizers, scheduler, generator, history, phase.state)
     bar = ProgressBar(verbose)
-    bar.start(phase.name, (phase.epochs - start) * len(sampler))
-    batches = start * len(sampler)  # batches drawn, across epochs: the adversary's updates
+    bar.start(phase.name, (phase.epochs - start) * batches_per_epoch, batch_size, data.n)
+    batches = start * batches_per_epoch  # batches drawn, across epochs: the adversary's updates
     step_count = batches // main_every  # updates of the phase's own step
     epochs_run = start
     stopped = False
@@ -201,12 +190,11 @@ def run_phase(
             totals: dict[str, torch.Tensor] = {}
             adversary_totals: dict[str, torch.Tensor] = {}
             seen = adversary_seen = 0
-            for batch_number, index in enumerate(sampler, start=1):
+            for batch_number, (batch, index) in enumerate(data.epoch(batch_size, generator), start=1):
                 where = (phase.name, epoch + 1, batch_number)
                 if phase.on_batch_start is not None and phase.on_batch_start(step_count):
                     stopped = True
                     break
-                batch = X[index]
                 if phase.augment is not None:
                     batch = phase.augment(batch)
                 weight = index.numel()
