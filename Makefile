@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench bench-real bench-augment bench-n2d bench-n2d-long bench-gan bench-stream bench-step bench-clustpy clean
+.PHONY: venv demo test bench bench-real bench-augment bench-n2d bench-n2d-long bench-gan bench-stream bench-big bench-step bench-clustpy clean
 
 venv: $(STAMP)
 
@@ -60,6 +60,12 @@ bench-gan: venv
 # peak memory of predict streaming a 1,000,000 x 784 .npy (3.1 GB, built in benchmarks/cache)
 bench-stream: venv
 	$(BIN)/python benchmarks/stream_predict.py
+
+# training from a file: deepclust fit on 1,000,000 and 4,000,000 shifted and rotated MNIST images
+# (uint8 .npy built in benchmarks/cache), peak memory, accuracy, throughput from file vs memory, and
+# MNIST-70k in memory beside the commit before file training (a git worktree); about an hour
+bench-big: venv
+	$(BIN)/python benchmarks/big.py --before 184b028
 
 # milliseconds per training step by part: Adam for-each vs fused, float32 vs bfloat16 autocast
 bench-step: venv
