@@ -168,3 +168,14 @@ def test_pretrain_epochs_auto_gives_enough_steps_and_a_short_choice_is_warned_ab
 def test_bad_network_sizes_name_the_parameter(blobs, params, message):
     with pytest.raises(DeepclustError, match=message):
         deepclust.N2D(4, **params).fit(blobs[0])
+
+
+def test_epochs_reach_the_n2d_candidate_on_images():
+    """``epochs`` (``--epochs``) sets the self-labelling epochs of what auto fits on images."""
+    rng = np.random.default_rng(0)
+    images = rng.random((60, 8, 8)).astype(np.float32)
+    images[:30, :4] += 2.0
+    model = AutoClusterer(2, pretrain_epochs=1, epochs=2, random_state=0).fit(images)
+    assert model.chosen_ == "n2d"
+    assert model.best_estimator_.n_iter_ == 2
+    assert [r["epoch"] for r in model.history_ if r["phase"] == "n2d_self_label"] == [1, 2]

@@ -203,7 +203,7 @@ def test_n2d_soft_assignments_and_new_points(blobs):
     assert cluster_accuracy(y[300:], model.predict(X[300:])) == 1.0
     space, name = model.clustering_space(X[:300])  # the mixture's manifold, as map data
     assert name == "UMAP manifold" and space.shape == (300, 4)
-    np.testing.assert_allclose(space, model._manifold_train.cpu().numpy(), atol=1e-5)
+    np.testing.assert_allclose(space, model._placement.positions, atol=1e-5)
     with pytest.raises(DeepclustError, match=r"The 'covariance_type' parameter of N2D must be a str among \{.*\}\. Got 'tied' instead"):
         N2D(4, covariance_type="tied").fit(X)
 

@@ -129,7 +129,7 @@ def test_the_cli_streams_a_large_npy_and_writes_nothing_when_a_row_is_bad(tmp_pa
 def test_n2d_fits_its_manifold_on_a_sample_and_places_the_rest(tmp_path, blobs):
     X, y = blobs
     model = N2D(4, manifold_samples=150, n_neighbors=10, random_state=0, **FAST).fit(X)
-    assert model._latent_train.shape == (150, 4) and model._manifold_train.shape[0] == 150
+    assert model._placement.codes.shape == (150, 4) and model._placement.positions.shape[0] == 150
     assert evaluate(y, model.labels_)["acc"] >= 0.95
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     model.save(tmp_path / "n2d")

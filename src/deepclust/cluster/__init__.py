@@ -1,8 +1,8 @@
 """Non-deep clustering pieces shared by the methods: a Gaussian mixture kept as tensors, UMAP
 manifolds, and the choice of the number of clusters."""
-from .manifold import MANIFOLD_SAMPLES, umap_embedding, umap_gmm
+from .manifold import MANIFOLD_SAMPLES, ManifoldPlacement, umap_embedding, umap_gmm
 from .mixture import TensorMixture, fit_mixture, kmeans
 from .number import choose_n_clusters
 
-__all__ = ["MANIFOLD_SAMPLES", "TensorMixture", "choose_n_clusters", "fit_mixture", "kmeans", "umap_embedding",
-           "umap_gmm"]
+__all__ = ["MANIFOLD_SAMPLES", "ManifoldPlacement", "TensorMixture", "choose_n_clusters", "fit_mixture", "kmeans",
+           "umap_embedding", "umap_gmm"]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sklearn.neighbors import NearestNeighbors
 
 from ..data.source import sample_index
 from ..exceptions import DeepclustError
@@ -107,3 +108,49 @@ def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20
     mixture, labels = fit_mixture(E, n_clusters, seed, covariance_type=covariance_type, n_init=n_init,
                                   device=device)
     return rows, E, mixture, labels
+
+
+class ManifoldPlacement:
+    """Where new codes land in a fitted manifold, kept as data (a fitted UMAP cannot be stored
+    without pickle): the inverse-distance-weighted mean of the manifold positions of their ``k``
+    nearest training codes.
+
+    The neighbours are exact: scikit-learn's ``NearestNeighbors`` with its own choice of search
+    (a KD-tree for codes of up to 15 dimensions, about 0.15 ms per point against 100,000
+    training codes on one core; brute force for wider inputs), on all of torch's threads. So the
+    answer is the same at ``fit`` and at ``predict``, and a training code lands on its own
+    position.
+
+    Parameters
+    ----------
+    codes : ndarray of shape (s, d)
+        The training codes, float32.
+    positions : ndarray of shape (s, m)
+        Their manifold positions, float32.
+    n_neighbors : int
+        Neighbours averaged (capped at ``s``).
+    """
+
+    #: query rows per block, so that a block's neighbour codes stay near 64 MB
+    block_floats = 1 << 24
+
+    def __init__(self, codes: np.ndarray, positions: np.ndarray, n_neighbors: int):
+        self.codes = np.ascontiguousarray(codes, dtype=np.float32)
+        self.positions = np.ascontiguousarray(positions, dtype=np.float32)
+        self.k = min(int(n_neighbors), self.codes.shape[0])
+        self.index = NearestNeighbors(n_neighbors=self.k, n_jobs=torch.get_num_threads()).fit(self.codes)
+
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
+        """Manifold positions ``(n, m)`` float32 of the codes ``Z`` ``(n, d)``."""
+        Z = np.ascontiguousarray(Z, dtype=np.float32)
+        out = np.empty((Z.shape[0], self.positions.shape[1]), np.float32)
+        rows = max(1, self.block_floats // (self.k * Z.shape[1]))
+        for start in range(0, Z.shape[0], rows):
+            batch = Z[start:start + rows]
+            index = self.index.kneighbors(batch, return_distance=False)
+            # distances recomputed on the k found: a training code then lands exactly on itself
+            distances = np.linalg.norm(batch[:, None, :] - self.codes[index], axis=2)
+            weights = 1.0 / (distances + 1e-8)
+            weights /= weights.sum(axis=1, keepdims=True)
+            out[start:start + rows] = np.einsum("nk,nkm->nm", weights, self.positions[index])
+        return out

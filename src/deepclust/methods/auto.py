@@ -87,6 +87,7 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         "candidates": [str, list, tuple],
         "k_range": [positive_ints(2)],
         "pretrain_epochs": [None, StrOptions({"auto"}), ints(0)],
+        "epochs": [None, ints(0)],
         "batch_size": [None, ints(1)],
         "latent_dim": [None, ints(1)],
         "architecture": [None, StrOptions({"mlp", "conv", "none"})],
@@ -100,6 +101,7 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         "k_range": ("``(low, high)``: the cluster counts ``n_clusters='auto'`` considers (capped at a tenth of the "
                     "samples)."),
         "pretrain_epochs": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
+        "epochs": "Self-labelling epochs of the ``'n2d'`` candidate on images (``None``: its own default).",
         "batch_size": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
         "latent_dim": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
         "hidden_dims": "Passed to the ``'n2d'`` candidate (``None``: its own default).",
@@ -128,6 +130,7 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         candidates: str | tuple[str, ...] = "auto",
         k_range: tuple[int, int] = (2, 30),
         pretrain_epochs: int | str | None = None,
+        epochs: int | None = None,
         batch_size: int | None = None,
         latent_dim: int | None = None,
         hidden_dims: tuple[int, ...] | None = None,
@@ -203,7 +206,7 @@ class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             return AEGMM(k, architecture="none", **common)
         if name == "umap-gmm":
             return N2D(k, architecture="none", epochs=0, **common)
-        deep = {key: value for key in ("pretrain_epochs", "batch_size", "latent_dim", "hidden_dims",
+        deep = {key: value for key in ("pretrain_epochs", "epochs", "batch_size", "latent_dim", "hidden_dims",
                                        "architecture", "augment", "max_grad_norm", "checkpoint_dir")
                 if (value := getattr(self, key)) is not None}
         return N2D(k, **deep, **common)

@@ -34,7 +34,8 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     Subclasses define ``__init__`` (hyperparameters only: ``store_params(self, locals())``),
     declare the constraints and descriptions of the parameters they add, and may override the
-    hooks ``_init_clusters(Z, seed)``, ``_fit_clusters(data, generator)`` and ``_assign(Z)``.
+    hooks ``_init_clusters(Z, seed)``, ``_fit_clusters(data, generator)``, ``_assign(Z)`` and
+    ``_final_labels(data)``.
     """
 
     _attribute_docs = {
@@ -66,7 +67,7 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             data = self.autoencoder_._training_data(X)
             self._init_clusters(self.autoencoder_._encode(data), seed)
             self.n_iter_ = self._fit_clusters(data, generator)
-            self.labels_ = self._assign(self.autoencoder_._encode(data)).cpu().numpy()
+            self.labels_ = self._final_labels(data).cpu().numpy()
         warn_if_clusters_empty(self.labels_, self.n_clusters, self.history_)
         return self
 
@@ -123,6 +124,11 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         """Method-specific training after initialisation on the training ``data``
         (:mod:`deepclust.training.data`); returns epochs run (default none)."""
         return 0
+
+    def _final_labels(self, data) -> torch.Tensor:
+        """``labels_`` ``(n,)``: the method's assignment of the training ``data``'s codes after
+        training (a method that has them already may return them instead)."""
+        return self._assign(self.autoencoder_._encode(data))
 
     def _assign(self, Z: torch.Tensor) -> torch.Tensor:
         """Default: nearest cluster centre (n,) int64."""

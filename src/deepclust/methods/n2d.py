@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..base import load_module_state
-from ..cluster import MANIFOLD_SAMPLES, TensorMixture, umap_gmm
+from ..cluster import MANIFOLD_SAMPLES, ManifoldPlacement, TensorMixture, umap_gmm
 from ..exceptions import DeepclustError
 from ..params import document_parameters, ints, reals, store_params
 from ..tensors import expect_tensor
@@ -122,13 +122,13 @@ class N2D(DeepClusterer):
             )
 
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
+        codes = Z.cpu().numpy()
         rows, E, self._mixture, _ = umap_gmm(
-            Z.cpu().numpy(), self.n_clusters, seed, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
+            codes, self.n_clusters, seed, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
             n_components=self.n_components, covariance_type=self.covariance_type, n_init=self.n_init,
             max_samples=self.manifold_samples, device=Z.device, verbose=self.verbose)
         self._head = None
-        self._latent_train = Z[torch.as_tensor(rows, device=Z.device)]
-        self._manifold_train = torch.as_tensor(E, device=Z.device)
+        self._placement = ManifoldPlacement(codes[rows], E, self.n_neighbors)
         self._mixture_labels = self._assign(Z)
         self._set_centers(Z, self._mixture_labels)
 
@@ -140,10 +140,10 @@ class N2D(DeepClusterer):
 
     def _fit_clusters(self, data, generator: torch.Generator) -> int:
         """Self-labelling: train encoder + linear head on the mixture's labels from moved images."""
+        if int(self.epochs) == 0 or not self._fitted_on_images():
+            return 0  # the mixture's labels stay the answer (see _final_labels)
         targets = self._mixture_labels
         del self._mixture_labels
-        if int(self.epochs) == 0 or not self._fitted_on_images():
-            return 0
         network = self.autoencoder_.network_
         head = torch.nn.Linear(self.autoencoder_.latent_dim_, self.n_clusters).to(data.device)
         self._init_head(head)
@@ -167,8 +167,20 @@ class N2D(DeepClusterer):
                            self._phase_checkpoint(phase))
         self._adopt_head(head.eval())
         Z = self.autoencoder_._encode(data)
-        self._set_centers(Z, self._assign(Z))
+        self._final = self._assign(Z)
+        self._set_centers(Z, self._final)
         return epochs
+
+    def _final_labels(self, data) -> torch.Tensor:
+        """The labels found already: the head's, or (no self-labelling, so the codes did not
+        move) the mixture's from initialisation; no second pass over the data."""
+        if self._head is not None:
+            labels = self._final
+            del self._final
+            return labels
+        labels = self._mixture_labels
+        del self._mixture_labels
+        return labels
 
     @torch.no_grad()
     def _init_head(self, head: torch.nn.Linear) -> None:
@@ -181,21 +193,11 @@ class N2D(DeepClusterer):
     def _adopt_head(self, head: torch.nn.Linear) -> None:
         """Assign by ``head`` from now on; the mixture's inference path is no longer needed."""
         self._head = head
-        del self._latent_train, self._manifold_train, self._mixture
+        del self._placement, self._mixture
 
     def _manifold(self, Z: torch.Tensor) -> torch.Tensor:
         """Manifold positions ``(n, n_components)`` of codes ``Z`` via their training neighbours."""
-        k = min(self.n_neighbors, self._latent_train.shape[0])
-        out = []
-        for batch in Z.split(512):
-            _, index = torch.cdist(batch, self._latent_train).topk(k, largest=False)
-            # cdist's matrix-product shortcut is off by ~1e-3; exact distances to the k found
-            # neighbours let a training point land exactly on its own manifold position
-            distances = (batch[:, None, :] - self._latent_train[index]).norm(dim=2)
-            weights = 1.0 / (distances + 1e-8)
-            weights = weights / weights.sum(dim=1, keepdim=True)
-            out.append(torch.einsum("nk,nkm->nm", weights, self._manifold_train[index]))
-        return torch.cat(out)
+        return torch.as_tensor(self._placement(Z.cpu().numpy()), device=Z.device)
 
     def clustering_space(self, X) -> tuple[np.ndarray, str]:
         """The UMAP manifold the mixture partitions ``(n, n_components)``; after self-labelling,
@@ -224,15 +226,15 @@ class N2D(DeepClusterer):
         if self._head is not None:
             tensors.update({f"head.{k}": v for k, v in self._head.state_dict().items()})
         else:
-            tensors.update(latent_train=self._latent_train, manifold_train=self._manifold_train,
-                           **self._mixture.tensors("gmm_"))
+            tensors.update(latent_train=torch.as_tensor(self._placement.codes),
+                           manifold_train=torch.as_tensor(self._placement.positions), **self._mixture.tensors("gmm_"))
         return tensors
 
     def _state_fitted(self) -> dict:
         if self._head is not None:
             return {**super()._state_fitted(), "self_labelled": True}
-        return {**super()._state_fitted(), "n_components": int(self._manifold_train.shape[1]),
-                "n_manifold_train": int(self._manifold_train.shape[0])}
+        return {**super()._state_fitted(), "n_components": int(self._placement.positions.shape[1]),
+                "n_manifold_train": int(self._placement.positions.shape[0])}
 
     def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict) -> None:
         super()._restore(tensors, fitted)
@@ -245,6 +247,6 @@ class N2D(DeepClusterer):
             self._head = head.to(device).eval()
             return
         m, s = int(fitted["n_components"]), int(fitted.get("n_manifold_train", n))
-        self._latent_train = expect_tensor(tensors, "latent_train", (s, d)).to(device)
-        self._manifold_train = expect_tensor(tensors, "manifold_train", (s, m)).to(device)
+        self._placement = ManifoldPlacement(expect_tensor(tensors, "latent_train", (s, d)).numpy(),
+                                            expect_tensor(tensors, "manifold_train", (s, m)).numpy(), self.n_neighbors)
         self._mixture = TensorMixture.from_tensors(tensors, "gmm_", k, m, device)
