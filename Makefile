@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench bench-real bench-augment bench-n2d bench-n2d-long bench-gan bench-stream bench-big bench-step bench-clustpy clean
+.PHONY: venv demo test bench bench-real bench-augment bench-n2d bench-n2d-long bench-gan bench-stream bench-big bench-ddp bench-step bench-clustpy clean
 
 venv: $(STAMP)
 
@@ -66,6 +66,10 @@ bench-stream: venv
 # MNIST-70k in memory beside the commit before file training (a git worktree); about an hour
 bench-big: venv
 	$(BIN)/python benchmarks/big.py --before 184b028
+
+# the default on MNIST-70k as 1 process x 2 threads, then 2 processes x 1 thread (torchrun, gloo)
+bench-ddp: venv
+	$(BIN)/python benchmarks/ddp.py
 
 # milliseconds per training step by part: Adam for-each vs fused, float32 vs bfloat16 autocast
 bench-step: venv

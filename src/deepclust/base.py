@@ -25,6 +25,7 @@ from .model_file import save_model
 from .tensors import expect_tensor
 from .training import InMemoryData, Phase, StreamedData, draw_seed, random_shift_rotate, resolve_device
 from .training.checkpoint import PhaseCheckpoint, state_digest
+from .training.distributed import join, same_everywhere, shard
 
 #: on small data, ``pretrain_epochs="auto"`` lengthens the pretraining to this many optimiser steps
 MIN_PRETRAIN_STEPS = 500
@@ -103,6 +104,16 @@ def load_module_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor],
     module.load_state_dict(state)
 
 
+def _data_fingerprint(X: np.ndarray | ArraySource, rows: int) -> dict:
+    """Shape, type and a digest of the first and last ``rows`` rows: what tells two processes'
+    data apart without reading it all."""
+    digest = hashlib.sha256()
+    n = X.shape[0]
+    for block in (X[:min(rows, n)], X[max(0, n - rows):]):
+        digest.update(np.ascontiguousarray(block, dtype=np.float32).data)
+    return {"shape": list(X.shape), "dtype": str(X.dtype), "sha256": digest.hexdigest()[:16]}
+
+
 class TorchEstimator:
     """Mixin: validation, scaling, device, seeding and batched inference for torch models."""
 
@@ -135,13 +146,19 @@ class TorchEstimator:
         elif is_source(X) and not self._reads_files:
             raise DeepclustError(f"{type(self).__name__} trains on data in memory; load the file first "
                                  "(e.g. np.load(path)), or train an autoencoder clusterer from it")
-        X = check_input(self, X, reset=reset)
-        if reset and getattr(self, "checkpoint_dir", None) is not None:  # fingerprint of the fit's data
-            digest = hashlib.sha256()
-            for block in self._row_blocks(X):
-                digest.update(np.ascontiguousarray(block).data)
-            self._fit_data_sha256 = digest.hexdigest()
-        return X
+        return check_input(self, X, reset=reset)
+
+    def _fingerprinted(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """``blocks`` passed through; with ``checkpoint_dir``, their SHA-256 (the fingerprint of
+        the fit's data in every phase checkpoint) is kept as they go by."""
+        if getattr(self, "checkpoint_dir", None) is None:
+            yield from blocks
+            return
+        digest = hashlib.sha256()
+        for block in blocks:
+            digest.update(np.ascontiguousarray(block).data)
+            yield block
+        self._fit_data_sha256 = digest.hexdigest()
 
     def _row_blocks(self, X: np.ndarray | ArraySource) -> Iterator[np.ndarray]:
         """The checked input ``X`` as float32 blocks ``(m, *input_shape_)`` of
@@ -189,14 +206,20 @@ class TorchEstimator:
 
     def _training_data(self, X: np.ndarray | ArraySource) -> InMemoryData | StreamedData:
         """The checked input as the training loop reads it: an array scaled onto the device
-        whole, a file read a window at a time."""
+        whole, a file read a window at a time; under torchrun this rank's share of either, once
+        every rank is known to hold the same data."""
+        here = join(self._input_offset.device)
+        if here.active:
+            same_everywhere(_data_fingerprint(X, self.input_block_rows), "data")
         if isinstance(X, ArraySource):
             return StreamedData(X, self._input_offset, self._input_scale, self._input_offset.device,
                                 self.input_block_rows, sample_shape=self.input_shape_)
-        return InMemoryData(self._to_tensor(X), self.input_block_rows)
+        start, stop = shard(X.shape[0], here)
+        return InMemoryData(self._to_tensor(X[start:stop]), self.input_block_rows, n=X.shape[0])
 
     def _fit_scaling(self, X: np.ndarray | ArraySource) -> None:
-        name, offset, scale = choose_scaling(self._row_blocks(X), input_scaling_for(self))
+        """Input scaling from one pass over ``X`` (which also fingerprints it, see ``_fingerprinted``)."""
+        name, offset, scale = choose_scaling(self._fingerprinted(self._row_blocks(X)), input_scaling_for(self))
         self.input_scaling_ = name
         device = self._device()
         self._input_offset = torch.as_tensor(offset, device=device)
@@ -284,5 +307,7 @@ class TorchEstimator:
                Xt: torch.Tensor | InMemoryData | StreamedData) -> torch.Tensor:
         """``fn`` over ``Xt`` (a tensor, or the training data, passed over in order) in inference
         batches, concatenated; modules must be in eval mode."""
-        blocks = [Xt] if isinstance(Xt, torch.Tensor) else Xt.blocks()
-        return torch.cat([fn(batch) for block in blocks for batch in block.split(self.inference_batch_size)])
+        if isinstance(Xt, torch.Tensor):
+            return torch.cat([fn(batch) for batch in Xt.split(self.inference_batch_size)])
+        size = self.inference_batch_size
+        return Xt.gather(torch.cat([fn(batch) for block in Xt.blocks() for batch in block.split(size)]))

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from .data.featurize import featurizer_state
 from .exceptions import ModelFileError
 from .files import OutputSet, atomic_write_bytes, jsonable
+from .training.distributed import is_writer
 
 FORMAT = "deepclust-model"
 FORMAT_VERSION = 1
@@ -67,8 +68,11 @@ def _serialise(estimator) -> tuple[bytes, bytes]:
 
 
 def save_model(estimator, path) -> Path:
-    """Save a fitted estimator to the folder ``path`` (or a ``.zip`` file); returns the path."""
+    """Save a fitted estimator to the folder ``path`` (or a ``.zip`` file); returns the path.
+    Under torchrun only rank 0 writes (every rank holds the same model)."""
     path = Path(path)
+    if not is_writer():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".zip":
         config, weights = _serialise(estimator)

@@ -1,7 +1,8 @@
 """User errors and warnings on the terminal.
 
 A user error (bad file, bad option, unknown method, invalid parameter, mismatched model) ends the
-command with one line ``error: <message>`` on stderr and exit status 2, without a traceback; a
+command with one line ``error: <message>`` on stderr and exit status 2, without a traceback (a
+torchrun process whose peers died ends with one such line too, and exit status 1); a
 warning (skipped files, empty clusters, short pretraining) is one line ``warning: <message>``.
 Unexpected exceptions are bugs and keep their traceback; ``DEEPCLUST_DEBUG=1`` shows a traceback
 for user errors too.
@@ -18,6 +19,7 @@ import typer
 from sklearn.utils._param_validation import InvalidParameterError
 
 from ..exceptions import DeepclustError
+from ..training.distributed import is_collective_failure, world
 
 DEBUG_ENV = "DEEPCLUST_DEBUG"
 #: modules whose warnings are the libraries' own chatter: shown only with ``--verbose``
@@ -65,6 +67,12 @@ def user_errors(verbosity: int = 1) -> Iterator[None]:
         if debug():
             raise
         fail(str(exc))
+    except Exception as exc:  # under torchrun, another process died: one line, exit status 1
+        if debug() or not (world().active and is_collective_failure(exc)):
+            raise
+        typer.echo(f"error: process {world().rank} lost the other processes of its job "
+                   f"({one_line(str(exc))[:200]})", err=True)
+        raise typer.Exit(1) from None
 
 
 @contextlib.contextmanager

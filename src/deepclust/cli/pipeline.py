@@ -22,6 +22,7 @@ from ..methods import Autoencoder
 from ..metrics import evaluate
 from ..params import validate_params
 from ..training import flushing_denormals, resolve_device
+from ..training.distributed import is_writer
 from . import outputs
 from .errors import estimator_errors, note, os_errors
 from .parsing import check_param_names
@@ -175,6 +176,8 @@ def run_fit(dataset: Dataset, estimator, method: str, out: Path) -> dict[str, An
     with estimator_errors(dataset.source), flushing_denormals():
         estimator.fit(dataset.X)
     seconds = time.perf_counter() - start
+    if not is_writer():  # under torchrun process 0 writes the outputs
+        return {}
 
     metrics = None
     if dataset.y is not None:

@@ -5,8 +5,11 @@ import sys
 
 import typer
 
+from ..exceptions import DeepclustError
+from ..training.distributed import world
 from .commands import demo, evaluate_cmd, fit, methods, predict, sample
 from .errors import one_line, usage_error_types
+from .launch import launch, split_nproc
 
 app = typer.Typer(
     name="deepclust",
@@ -28,6 +31,15 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["--help"]
+    if args[0] == "fit" and any(a == "--nproc" or a.startswith("--nproc=") for a in args):
+        try:
+            nproc, rest = split_nproc(args)
+            if world().active:
+                raise DeepclustError("--nproc starts its own torchrun job; under torchrun leave it out")
+        except DeepclustError as exc:
+            typer.echo(f"error: {one_line(str(exc))}", err=True)
+            sys.exit(2)
+        sys.exit(launch(nproc, rest))
     try:
         code = app(args=args, prog_name="deepclust", standalone_mode=False)
     except usage_error_types() as exc:

@@ -192,14 +192,18 @@ class ArraySource:
     def __len__(self) -> int:
         return self.n
 
-    def chunks(self, rows: int) -> list[Chunk]:
-        """The rows in contiguous chunks of up to ``rows`` (a Parquet shard's row groups as they
-        are); none crosses a part's end."""
+    def chunks(self, rows: int, start: int = 0, stop: int | None = None) -> list[Chunk]:
+        """The rows ``[start, stop)`` (default: all) in contiguous chunks of up to ``rows`` (a
+        Parquet shard's row groups as they are, cut at ``start`` and ``stop``); none crosses a
+        part's end."""
+        stop = self.n if stop is None else stop
         out, first = [], 0
         for i, part in enumerate(self.parts):
             bounds = part.chunk_bounds or list(range(0, part.rows, rows)) + [part.rows]
-            for start, stop in zip(bounds[:-1], bounds[1:]):
-                out.append(Chunk(i, start, stop, first + start))
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                lo, hi = max(lo, start - first), min(hi, stop - first)
+                if lo < hi:
+                    out.append(Chunk(i, lo, hi, first + lo))
             first += part.rows
         return out
 
@@ -212,9 +216,10 @@ class ArraySource:
         """``raw`` rows (the source's rows ``first...``) as float32, refusing NaN/inf with its row."""
         return _to_float32_checked(raw, self.shown, row_offset=first)
 
-    def blocks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-        """``(first row, float32 block)`` in order, every row checked."""
-        for chunk in self.chunks(rows):
+    def blocks(self, rows: int, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, float32 block)`` of the rows ``[start, stop)`` (default: all) in order,
+        every row checked."""
+        for chunk in self.chunks(rows, start, stop):
             yield chunk.first, self.checked(self.read(chunk), chunk.first)
 
     def __getitem__(self, index) -> np.ndarray:

@@ -63,6 +63,12 @@ class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         device = self._device()
         with seeded(seed, device, self.deterministic) as generator:
             self.autoencoder_ = self._get_autoencoder(X, seed)
+            if self.checkpoint_dir is not None and self.autoencoder is None:
+                # the new autoencoder's scaling pass fingerprinted X already
+                self._fit_data_sha256 = self.autoencoder_._fit_data_sha256
+            elif self.checkpoint_dir is not None:
+                for _ in self._fingerprinted(self._row_blocks(X)):
+                    pass
             self.history_ = list(self.autoencoder_.history_)
             data = self.autoencoder_._training_data(X)
             self._init_clusters(self.autoencoder_._encode(data), seed)

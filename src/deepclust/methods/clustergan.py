@@ -15,6 +15,7 @@ from ..nn.gan import discriminator_loss, generator_loss
 from ..params import document_parameters, ints, reals, store_params
 from ..tensors import expect_tensor
 from ..training import Phase, draw_seed, run_phase
+from ..training.distributed import from_rank_0
 from .clusterer import DeepClusterer
 from .gan import GAN
 from .registry import REGISTRY, register
@@ -196,7 +197,7 @@ class ClusterGAN(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
             batch_size=self.batch_size, autoencoder=self.autoencoder, device=self.device,
             checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every,
             deterministic=self.deterministic, verbose=self.verbose,
-            random_state=int(torch.randint(2**31 - 1, (1,), generator=generator)),
+            random_state=from_rank_0(int(torch.randint(2**31 - 1, (1,), generator=generator))),
         ).fit(X)
         self.history_ += clusterer.history_
         targets = self._init_targets = torch.as_tensor(clusterer.labels_, device=Xt.device)

@@ -6,6 +6,7 @@ import torch
 from ..nn import reconstruction_loss
 from ..params import document_parameters, reals, store_params
 from ..training import Phase, run_phase
+from ..training.distributed import all_sum
 from .clusterer import DeepClusterer
 from .registry import register
 
@@ -85,8 +86,9 @@ class DCN(DeepClusterer):
                 assigned = torch.cdist(z, self._centers).argmin(dim=1)
             coding = (z - self._centers[assigned]).pow(2).sum(dim=1).mean()
             with torch.no_grad():
-                batch_counts = torch.bincount(assigned, minlength=k).to(z.dtype)
-                sums = torch.zeros_like(self._centers).index_add_(0, assigned, z.detach())
+                # the job's batch: every rank's counts and sums (under torchrun)
+                batch_counts = all_sum(torch.bincount(assigned, minlength=k).to(z.dtype))
+                sums = all_sum(torch.zeros_like(self._centers).index_add_(0, assigned, z.detach()))
                 counts.add_(batch_counts)
                 self._centers.add_((sums - batch_counts[:, None] * self._centers) / counts.clamp(min=1)[:, None])
             loss = self.alpha * rec + (1.0 - self.alpha) * coding

@@ -10,12 +10,19 @@ import torch
 from sklearn.utils import check_random_state
 
 from ..exceptions import DeepclustError
+from .distributed import world
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → the first CUDA GPU when present, else the CPU; other values are validated."""
+    """``"auto"`` → the first CUDA GPU when present (under torchrun: the GPU of the process's
+    ``LOCAL_RANK``), else the CPU; other values are validated."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        here = world()
+        if here.active:
+            return torch.device("cuda", here.local_rank % torch.cuda.device_count())
+        return torch.device("cuda")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
@@ -34,7 +41,9 @@ def draw_seed(random_state) -> int:
 def seeded(seed: int, device: torch.device, deterministic: bool = False) -> Iterator[torch.Generator]:
     """Seed torch for weight init and dropout without touching the caller's global RNG state.
 
-    Yields a generator on ``device`` for shuffling batches. ``deterministic=True`` switches
+    Yields a generator on ``device`` for shuffling batches; under torchrun it is seeded with
+    ``seed + rank``, so each process shuffles its share in its own order, while weights start
+    alike everywhere. ``deterministic=True`` switches
     PyTorch to its deterministic algorithms for the block (cuDNN's deterministic kernels, no
     cuDNN benchmarking, cuBLAS with a fixed workspace; an operation without a deterministic
     version raises instead of running) and restores the previous settings afterwards. On the
@@ -52,7 +61,7 @@ def seeded(seed: int, device: torch.device, deterministic: bool = False) -> Iter
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
             generator = torch.Generator(device=device)
-            generator.manual_seed(seed)
+            generator.manual_seed(seed + world().rank)
             yield generator
     finally:
         torch.use_deterministic_algorithms(previous[0])

@@ -17,6 +17,7 @@ from ..exceptions import DeepclustError, TrainingDiverged
 from .callbacks import ProgressBar
 from .checkpoint import PhaseCheckpoint
 from .data import InMemoryData, StreamedData, as_training_data
+from .distributed import all_sum, data_parallel, is_writer, world
 
 #: ``step(batch, index) -> {"loss": scalar tensor, other named parts...}``
 StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
@@ -151,11 +152,19 @@ def run_phase(
         params = [p for p in parameters if p.requires_grad]
         return make_optimizer(phase.optimizer, params, phase.lr, phase.weight_decay, phase.betas)
 
-    optimizer = optimizer_for(phase.parameters)
+    parameters = list(phase.parameters)
+    optimizer = optimizer_for(parameters)
     adversary = phase.adversary
-    adversary_optimizer = optimizer_for(adversary.parameters) if adversary is not None else None
+    adversary_parameters = list(adversary.parameters) if adversary is not None else []
+    adversary_optimizer = optimizer_for(adversary_parameters) if adversary is not None else None
     main_every = adversary.steps if adversary is not None else 1
     data = as_training_data(X)
+    # under torchrun each step runs through DistributedDataParallel (identity otherwise)
+    step = data_parallel(phase.step, phase.modules, parameters, data.device)
+    adversary_step = data_parallel(adversary.step, adversary.modules, adversary_parameters, data.device) \
+        if adversary is not None else None
+    if world().active:  # every process draws its own augmentations and noise
+        torch.manual_seed(torch.initial_seed() + world().rank)
     batch_size = max(1, min(int(batch_size), data.n))
     batches_per_epoch = data.num_batches(batch_size)
     scheduler = None
@@ -171,6 +180,8 @@ def run_phase(
     first_record = len(history)  # a checkpoint holds this phase's records only
 
     def save(epochs_done: int, finished: bool) -> None:
+        if not is_writer():  # rank 0 writes; every rank holds the same state
+            return
         checkpoint.save(modules, optimizers, scheduler, generator, history[first_record:], epochs_done,
                         phase.state, finished)
 
@@ -201,12 +212,12 @@ def run_phase(
                 batches += 1
                 bar.advance()
                 if adversary is not None:
-                    _update(adversary_optimizer, adversary.step(batch, index), adversary_totals,
+                    _update(adversary_optimizer, adversary_step(batch, index), adversary_totals,
                             weight, (*where, adversary.name), phase.max_grad_norm)
                     adversary_seen += weight
                     if batches % main_every:
                         continue
-                _update(optimizer, phase.step(batch, index), totals, weight, (*where, "training"),
+                _update(optimizer, step(batch, index), totals, weight, (*where, "training"),
                         phase.max_grad_norm)
                 if scheduler is not None:
                     scheduler.step()
@@ -217,6 +228,7 @@ def run_phase(
                     save(epoch, finished=True)
                 break
             epochs_run += 1
+            seen, adversary_seen = _job_totals(totals, seen), _job_totals(adversary_totals, adversary_seen)
             record = {"phase": phase.name, "epoch": epoch + 1}
             record.update({k: float(v) / max(seen, 1) for k, v in totals.items()})
             if adversary is not None:
@@ -256,6 +268,17 @@ def _check_checkpointable(name: str, optimizers: list[torch.optim.Optimizer],
     if any(id(p) not in held for opt in optimizers for group in opt.param_groups for p in group["params"]):
         raise DeepclustError(f"phase {name!r} trains parameters outside its modules and state; "
                              "it cannot be checkpointed")
+
+
+def _job_totals(totals: dict[str, torch.Tensor], seen: int) -> int:
+    """The epoch's loss totals (in place) and sample count summed over the job's ranks."""
+    if not totals:
+        return seen
+    keys = sorted(totals)
+    summed = all_sum(torch.stack([torch.as_tensor(totals[k], dtype=torch.float64) for k in keys] +
+                                 [torch.tensor(float(seen), dtype=torch.float64, device=totals[keys[0]].device)]))
+    totals.update({k: summed[i] for i, k in enumerate(keys)})
+    return int(summed[-1])
 
 
 def _update(

@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from ...exceptions import DeepclustError
+from ...training.distributed import is_writer
 from .. import pipeline
 from ..errors import note, user_errors
 from ..outputs import check_out_dir
@@ -103,10 +104,19 @@ def fit(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    nproc: int | None = typer.Option(  # taken out and acted on by main() before this runs
+        None, "--nproc", min=1,
+        help="Train in this many processes on this machine (one per GPU, or CPU processes), through "
+        "torchrun's launcher. For several machines run 'torchrun ... -m deepclust fit ...' instead.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
-    """Cluster DATA; write labels.csv, model/, metrics.json (with labels) and plots to --out."""
+    """Cluster DATA; write labels.csv, model/, metrics.json (with labels) and plots to --out.
+
+    Under torchrun every process runs this command on the same DATA; they train one model
+    together and process 0 alone prints and writes."""
+    quiet = quiet or not is_writer()
     with user_errors(2 if verbose else 1):
         # everything cheap is checked before the data is read or a network is built
         verbosity = parse_verbosity(quiet, verbose)
@@ -142,7 +152,8 @@ def fit(
         )
         pipeline.adapt_to_data(estimator, dataset, quiet, given=set(params))
         summary = pipeline.run_fit(dataset, estimator, key, out)
-    print_summary(summary, f"deepclust fit: {key}")
+    if is_writer():
+        print_summary(summary, f"deepclust fit: {key}")
 
 
 def demo(
