@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import shlex
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
