@@ -48,10 +48,10 @@ def main() -> None:
         metrics = json.loads((out / "metrics.json").read_text())
         runs[name] = {"command": f"OMP_NUM_THREADS={threads} " + " ".join(["deepclust", *command[1:]]),
                       "wall_seconds": round(seconds, 1), "fit_seconds": round(metrics["seconds"], 1),
-                      "peak_rss_mb": round(peak_mb), "acc": metrics["acc"], "nmi": metrics["nmi"], "ari": metrics["ari"]}
+                      "peak_rss_mb": round(peak_mb), **{k: metrics[k] for k in ("acc", "nmi", "ari")}}
     one, two = runs.values()
-    result = {"runs": runs, "settings": args.settings, "two_over_one_wall": round(two["wall_seconds"] /
-                                                                                    one["wall_seconds"], 3),
+    result = {"runs": runs, "settings": args.settings,
+              "two_over_one_wall": round(two["wall_seconds"] / one["wall_seconds"], 3),
               "seed": 0, "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     RESULTS.mkdir(exist_ok=True)
     atomic_write_bytes(RESULTS / "ddp.json", (json.dumps(result, indent=2) + "\n").encode())
