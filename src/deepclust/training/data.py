@@ -81,7 +81,7 @@ class InMemoryData(_Data):
         ids = _chunk_ids([self.chunks[i] for i in order], generator.device)
         ids = ids[torch.randperm(self.train_rows, generator=generator, device=generator.device)].to(self.device)
         for index in ids.split(self.batch_rows(batch_size)):
-            yield self.X[index], index + self.first
+            yield self.X[index], (index + self.first) if self.first else index
 
     def blocks(self) -> Iterator[torch.Tensor]:
         """Every sample of the share, in order, in blocks (here: one)."""

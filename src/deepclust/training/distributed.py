@@ -153,10 +153,12 @@ class _Step(torch.nn.Module):
 def data_parallel(step, modules: list[torch.nn.Module], parameters, device: torch.device):
     """``step`` (``(batch, index) -> losses``) run through DistributedDataParallel over
     ``modules`` and the other trained ``parameters``, whose gradients it averages across ranks;
-    ``step`` itself without torchrun."""
+    ``step`` itself without torchrun. The graph is declared static (a phase's step uses the same
+    parameters at every batch; DEC's leaves the decoder out), so DistributedDataParallel finds the
+    unused ones once instead of searching the graph at every step."""
     if not world().active:
         return step
     wrapped = _Step(step, modules, [p for p in parameters if p.requires_grad])
     device_ids = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=device_ids, find_unused_parameters=True)
+    return torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=device_ids, static_graph=True)
