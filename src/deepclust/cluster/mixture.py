@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -30,16 +31,23 @@ class TensorMixture:
     precisions_cholesky: torch.Tensor
 
     NAMES = ("weights", "means", "precisions_cholesky")
+    #: points per block of ``log_resp``
+    block_rows: ClassVar[int] = 65_536
 
     def log_resp(self, E: torch.Tensor) -> torch.Tensor:
         """Log posterior of each component, ``(n, k)``, for points ``E`` ``(n, m)``:
-        ``log N(x | μ, Σ) = −½‖(x − μ) P‖² + log|det P| − (m/2) log 2π``."""
+        ``log N(x | μ, Σ) = −½‖(x − μ) P‖² + log|det P| − (m/2) log 2π``; in blocks of
+        ``block_rows`` points, so the ``(rows, k, m)`` projection stays small whatever ``n``."""
         P = self.precisions_cholesky
-        projected = torch.einsum("nm,kmj->nkj", E, P) - torch.einsum("km,kmj->kj", self.means, P)
+        centre = torch.einsum("km,kmj->kj", self.means, P)
         log_det = torch.diagonal(P, dim1=1, dim2=2).log().sum(dim=1)
-        log_prob = -0.5 * projected.pow(2).sum(dim=2) + log_det - 0.5 * E.shape[1] * math.log(2 * math.pi)
-        weighted = log_prob + self.weights.log()
-        return weighted - torch.logsumexp(weighted, dim=1, keepdim=True)
+        constant = log_det - 0.5 * E.shape[1] * math.log(2 * math.pi) + self.weights.log()
+        out = []
+        for block in E.split(self.block_rows):
+            projected = torch.einsum("nm,kmj->nkj", block, P) - centre
+            weighted = -0.5 * projected.pow(2).sum(dim=2) + constant
+            out.append(weighted - torch.logsumexp(weighted, dim=1, keepdim=True))
+        return torch.cat(out)
 
     def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
         """The three tensors named ``prefix + name``, for saving."""
