@@ -116,8 +116,8 @@ class ManifoldPlacement:
     nearest training codes.
 
     The neighbours are exact: scikit-learn's ``NearestNeighbors`` with its own choice of search
-    (a KD-tree for codes of up to 15 dimensions, about 0.15 ms per point against 100,000
-    training codes on one core; brute force for wider inputs), on all of torch's threads. So the
+    (a KD-tree for codes of up to 15 dimensions, brute force for wider inputs), on all of torch's
+    threads (its speed: ``benchmarks/NOTES.md``). So the
     answer is the same at ``fit`` and at ``predict``, and a training code lands on its own
     position.
 

@@ -45,8 +45,8 @@ def _bound_heap() -> None:
 
     By default glibc raises its threshold for such blocks (up to 32 MiB) each time one is freed,
     so the tens of MB a pass over a large file allocates per block then come from the heap, which
-    fragments and only grows: encoding 300,000 images in 4,096-row batches peaked at 2.9 GB of
-    resident memory, and at 0.7 GB with the threshold fixed. Done once per process, on Linux only.
+    fragments and only grows with the passes (measurements: ``benchmarks/NOTES.md``). Done once
+    per process, on Linux only.
     """
     global _heap_bounded
     if _heap_bounded or not sys.platform.startswith("linux"):

@@ -129,8 +129,8 @@ class N2D(DeepClusterer):
             max_samples=self.manifold_samples, device=Z.device, verbose=self.verbose)
         self._head = None
         self._placement = ManifoldPlacement(codes[rows], E, self.n_neighbors)
-        self._mixture_labels = self._assign(Z)
-        self._set_centers(Z, self._mixture_labels)
+        self._train_labels = self._assign(Z)  # the mixture's, until self-labelling replaces them
+        self._set_centers(Z, self._train_labels)
 
     def _set_centers(self, Z: torch.Tensor, labels: torch.Tensor) -> None:
         """Centres in latent space (used by ``score``): the mean code of each cluster."""
@@ -142,8 +142,7 @@ class N2D(DeepClusterer):
         """Self-labelling: train encoder + linear head on the mixture's labels from moved images."""
         if int(self.epochs) == 0 or not self._fitted_on_images():
             return 0  # the mixture's labels stay the answer (see _final_labels)
-        targets = self._mixture_labels
-        del self._mixture_labels
+        targets = self._train_labels
         network = self.autoencoder_.network_
         head = torch.nn.Linear(self.autoencoder_.latent_dim_, self.n_clusters).to(data.device)
         self._init_head(head)
@@ -167,19 +166,15 @@ class N2D(DeepClusterer):
                            self._phase_checkpoint(phase))
         self._adopt_head(head.eval())
         Z = self.autoencoder_._encode(data)
-        self._final = self._assign(Z)
-        self._set_centers(Z, self._final)
+        self._train_labels = self._assign(Z)
+        self._set_centers(Z, self._train_labels)
         return epochs
 
     def _final_labels(self, data) -> torch.Tensor:
         """The labels found already: the head's, or (no self-labelling, so the codes did not
         move) the mixture's from initialisation; no second pass over the data."""
-        if self._head is not None:
-            labels = self._final
-            del self._final
-            return labels
-        labels = self._mixture_labels
-        del self._mixture_labels
+        labels = self._train_labels
+        del self._train_labels
         return labels
 
     @torch.no_grad()

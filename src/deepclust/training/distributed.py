@@ -93,7 +93,7 @@ def gather_rows(tensor: torch.Tensor, n: int) -> torch.Tensor:
     here = world()
     if not here.active:
         return tensor
-    sizes = [shard(n, World(r, here.size))[1] - shard(n, World(r, here.size))[0] for r in range(here.size)]
+    sizes = [stop - start for start, stop in (shard(n, World(r, here.size)) for r in range(here.size))]
     padded = tensor.new_zeros((max(sizes), *tensor.shape[1:]))
     padded[:tensor.shape[0]] = tensor
     parts = [torch.empty_like(padded) for _ in sizes]
