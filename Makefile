@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench bench-real bench-augment bench-n2d bench-n2d-long bench-gan bench-stream bench-big bench-ddp bench-step bench-clustpy clean
+.PHONY: venv demo test bench bench-real bench-augment bench-n2d bench-n2d-long bench-gan bench-stream bench-big bench-ddp bench-step bench-clustpy bench-report clean
 
 venv: $(STAMP)
 
@@ -70,6 +70,12 @@ bench-big: venv
 # the default on MNIST-70k as 1 process x 2 threads, then 2 processes x 1 thread (torchrun, gloo)
 bench-ddp: venv
 	$(BIN)/python benchmarks/ddp.py
+
+# report.html of the bundled sample and of MNIST-70k: page size, `deepclust report` time, and in
+# headless Chromium the time to draw, hover-to-tooltip latency, zoom and pan redraws
+bench-report: venv
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/python benchmarks/report.py
 
 # milliseconds per training step by part: Adam for-each vs fused, float32 vs bfloat16 autocast
 bench-step: venv

@@ -54,7 +54,7 @@ def save_png(png: bytes, path: str | Path) -> Path:
     return path
 
 
-def _subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
+def subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of at most ``limit`` of ``n`` rows, the same ones every time."""
     if n <= limit:
         return np.arange(n)
@@ -99,7 +99,7 @@ def embedding_plot(
     for name, values in colourings:
         if values.shape[0] != Z.shape[0]:
             raise DeepclustError(f"embedding_plot: {Z.shape[0]} embedded points but {values.shape[0]} labels ({name})")
-    idx = _subsample(Z.shape[0], max_points, seed)
+    idx = subsample(Z.shape[0], max_points, seed)
     Z = Z[idx]
     finite = np.isfinite(Z).all(axis=1)
     Z = Z[finite]
@@ -147,7 +147,7 @@ def embedding_plot(
     return _png(fig)
 
 
-def _as_image_stack(images: Any) -> np.ndarray:
+def as_image_stack(images: Any) -> np.ndarray:
     """(n, h, w) grayscale or (n, h, w, 3|4) colour from (n, h, w), (n, c, h, w) or (n, d=s²)."""
     arr = np.asarray(images)
     if arr.ndim == 2:
@@ -205,7 +205,7 @@ def cluster_gallery(
         chosen.append(members)
     flat = np.concatenate(chosen)
     # index the (possibly memory-mapped) input only at the chosen rows
-    stack = _as_image_stack(np.asarray(np.asarray(images)[flat], dtype=np.float64))
+    stack = as_image_stack(np.asarray(np.asarray(images)[flat], dtype=np.float64))
     stack = np.nan_to_num(stack)
     lo, hi = value_range if value_range is not None else (float(stack.min()), float(stack.max()))
     stack = np.clip((stack - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(stack)
@@ -371,5 +371,5 @@ def history_plot(history: Sequence[dict], title: str = "Training history") -> by
     return _png(fig)
 
 
-__all__ = ["MAX_POINTS", "cluster_gallery", "embedding_plot", "generated_samples_grid", "history_panels",
-           "history_plot", "samples_grid", "save_png", "value_range_of"]
+__all__ = ["MAX_POINTS", "as_image_stack", "cluster_gallery", "embedding_plot", "generated_samples_grid",
+           "history_panels", "history_plot", "samples_grid", "save_png", "subsample", "value_range_of"]

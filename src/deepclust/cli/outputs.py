@@ -18,6 +18,7 @@ from ..data.text import cluster_terms, representatives
 from ..exceptions import DeepclustError
 from ..files import OutputSet
 from ..model_file import model_files
+from ..report import render_report
 from .errors import estimator_errors, note, one_line, os_errors
 
 #: file names ``fit`` and ``demo`` write into their output folder
@@ -30,9 +31,12 @@ HISTORY_PNG = "history.png"
 SAMPLES_PNG = "samples.png"
 CLUSTERS_JSON = "clusters.json"
 SELECTION_JSON = "selection.json"
+REPORT_HTML = "report.html"
+#: how the run read its data, for ``deepclust report`` to read it again
+RUN_JSON = "run.json"
 #: the outputs a run writes only sometimes: one left by an earlier run and not rewritten is removed
 OPTIONAL_OUTPUTS = (METRICS_FILE, SELECTION_JSON, CLUSTERS_PNG, EMBEDDING_PNG, HISTORY_PNG, SAMPLES_PNG,
-                    CLUSTERS_JSON)
+                    CLUSTERS_JSON, REPORT_HTML)
 #: per cluster: characteristic words (text), typical members shown on the terminal
 TERMS_PER_CLUSTER = 8
 EXAMPLES_PER_CLUSTER = 3
@@ -67,7 +71,7 @@ def check_out_dir(out: Path) -> None:
         model.is_dir() and (not any(model.iterdir()) or (model / "config.json").exists())
     ):
         raise DeepclustError(f"{model} exists and is not a deepclust model folder; not overwriting it")
-    for name in (*OPTIONAL_OUTPUTS, LABELS_FILE):
+    for name in (*OPTIONAL_OUTPUTS, LABELS_FILE, RUN_JSON):
         if (out / name).is_dir():
             raise DeepclustError(f"{out / name} is a folder; cannot write {name} there")
 
@@ -167,6 +171,25 @@ def cluster_overview(estimator, dataset) -> dict[str, Any] | None:
             "clusters": {str(c): entry for c, entry in clusters.items()}}
 
 
+def report_page(model, dataset, about: dict[str, str], confidence: np.ndarray | None) -> bytes | None:
+    """``report.html`` of a fitted model on its training data, or None (with a note) when the
+    data cannot be shown; ``confidence`` as :func:`confidence` gives it (None: computed here)."""
+    files = None
+    if dataset.modality == "audio":
+        files = [str(Path(dataset.source) / name) for name in dataset.names]
+    table = dataset.frame
+    if table is not None:  # the columns the model saw: not an ID or constant column left out
+        table = table.drop(columns=[c for c in getattr(dataset.featurizer, "dropped_", {}) if c in table.columns])
+    try:
+        with estimator_errors(dataset.source):
+            return render_report(model, dataset.X, labels=model.labels_, confidence=confidence, y=dataset.y,
+                                 texts=dataset.texts, names=None if files else dataset.names, files=files,
+                                 table=table, about=about)
+    except DeepclustError as exc:
+        note(f"note: {REPORT_HTML} skipped: {one_line(str(exc))}")
+        return None
+
+
 def render_plots(model, dataset, method: str) -> dict[str, bytes]:
     """The PNGs of a fitted model, by file name.
 
@@ -179,7 +202,7 @@ def render_plots(model, dataset, method: str) -> dict[str, bytes]:
         note(f"note: plots skipped: {exc}")
         return {}
     n = dataset.X.shape[0]
-    idx = plotting._subsample(n, EMBED_POINTS)  # encode only the points the map shows
+    idx = plotting.subsample(n, EMBED_POINTS)  # encode only the points the map shows
 
     def embedding() -> bytes:
         with estimator_errors(dataset.source):

@@ -51,6 +51,9 @@ class Dataset:
     report: list[str] = field(default_factory=list)
     texts: list[str] | None = None
     ids: tuple[str, list[str]] | None = None
+    frame: Any = None
+    #: how the data was read (absolute paths, featurize options): what ``deepclust report`` reads again
+    recipe: dict[str, Any] = field(default_factory=dict)
 
 
 def bundled_sample() -> Dataset:
@@ -62,6 +65,9 @@ def load_dataset(data: str | None, labels: str | None, label_column: str | None,
                  **options: Any) -> Dataset:
     """The bundled sample, or DATA read and featurized (``options`` go to ``featurize``)."""
     quiet = verbosity == 0
+    recipe = {"data": None if data is None else str(Path(data).resolve()),
+              "labels": None if labels is None else str(Path(labels).resolve()),
+              "label_column": label_column, "options": options}
     if data is None:
         if label_column is not None:
             raise DeepclustError("--label-column needs a DATA file")
@@ -71,7 +77,7 @@ def load_dataset(data: str | None, labels: str | None, label_column: str | None,
         dataset = Dataset(
             X=loaded.X, y=loaded.y, images=loaded.modality == "images", names=loaded.names,
             source=str(data), modality=loaded.modality, featurizer=loaded.featurizer,
-            report=loaded.report, texts=loaded.texts, ids=loaded.ids,
+            report=loaded.report, texts=loaded.texts, ids=loaded.ids, frame=loaded.frame,
         )
         if loaded.modality == "table" and loaded.y is None and labels is None:
             columns = loaded.featurizer.columns_in_
@@ -86,6 +92,7 @@ def load_dataset(data: str | None, labels: str | None, label_column: str | None,
                 f"{labels} holds {y.shape[0]} labels but {dataset.source} has {dataset.X.shape[0]} samples"
             )
         dataset.y = y
+    dataset.recipe = recipe
     return dataset
 
 
@@ -178,6 +185,8 @@ def run_fit(dataset: Dataset, estimator, method: str, out: Path) -> dict[str, An
     seconds = time.perf_counter() - start
     if not is_writer():  # under torchrun process 0 writes the outputs
         return {}
+    about = {"data": dataset.source, "modality": dataset.modality, "preprocessing": "; ".join(dataset.report),
+             "method": method, "fit time": f"{seconds:.1f} s"}
 
     metrics = None
     if dataset.y is not None:
@@ -196,6 +205,10 @@ def run_fit(dataset: Dataset, estimator, method: str, out: Path) -> dict[str, An
     if overview is not None:
         files[outputs.CLUSTERS_JSON] = outputs.json_bytes(overview)
     files.update(outputs.render_plots(estimator, dataset, method))
+    page = outputs.report_page(estimator, dataset, about, confidence)
+    if page is not None:
+        files[outputs.REPORT_HTML] = page
+    files[outputs.RUN_JSON] = outputs.json_bytes({**dataset.recipe, "about": about})
     with os_errors(f"create --out {out}"):
         out.mkdir(parents=True, exist_ok=True)
     outputs.write_outputs({out / name: data for name, data in files.items()},

@@ -7,7 +7,7 @@ import typer
 
 from ..exceptions import DeepclustError
 from ..training.distributed import world
-from .commands import demo, evaluate_cmd, fit, methods, predict, sample
+from .commands import demo, evaluate_cmd, fit, methods, predict, report, sample
 from .errors import one_line, usage_error_types
 from .launch import launch, split_nproc
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command()(fit)
 app.command()(predict)
 app.command()(sample)
+app.command()(report)
 app.command("evaluate")(evaluate_cmd)
 app.command()(methods)
 app.command()(demo)

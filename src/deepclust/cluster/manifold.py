@@ -33,9 +33,13 @@ _compiled = False
 
 
 def umap_embedding(Z: np.ndarray, n_components: int, seed: int, *, n_neighbors: int = 20,
-                   min_dist: float = 0.0, verbose: int = 0) -> np.ndarray:
+                   min_dist: float = 0.0, verbose: int = 0, n_epochs: int | None = None,
+                   exact_neighbours: bool = False) -> np.ndarray:
     """UMAP of ``Z`` (n, m) to ``n_components`` dimensions (at most n − 2), float32 ``(n, c)``;
-    ``n_neighbors`` is capped at n − 1. ``verbose``: see the module's docstring."""
+    ``n_neighbors`` is capped at n − 1. ``n_epochs``: umap-learn's optimisation epochs (None: its
+    default, 200 above 10,000 points, 500 below). ``exact_neighbours=True`` finds the neighbour
+    graph with scikit-learn's exact search (a KD-tree, fast for a few dimensions) instead of
+    pynndescent's approximate one. ``verbose``: see the module's docstring."""
     global _compiled
     try:
         import umap  # here, not at the top: umap-learn loads numba, a second or more of startup time
@@ -44,13 +48,20 @@ def umap_embedding(Z: np.ndarray, n_components: int, seed: int, *, n_neighbors: 
         raise DeepclustError("UMAP needs umap-learn: pip install umap-learn") from None
     n = Z.shape[0]
     components = min(n_components, n - 2)
+    n_neighbors = min(n_neighbors, n - 1)
+    graph = None
+    if exact_neighbours:
+        distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(Z).kneighbors(Z)
+        graph = (indices, distances)
     reducer = umap.UMAP(
         n_components=components,
-        n_neighbors=min(n_neighbors, n - 1),
+        n_neighbors=n_neighbors,
         min_dist=min_dist,
+        n_epochs=n_epochs,
         random_state=seed,
         n_jobs=1,  # a seeded UMAP runs single-threaded anyway; saying so avoids its warning
         verbose=verbose >= 2,
+        precomputed_knn=(None, None, None) if graph is None else graph,
     )
     if verbose and not _compiled:
         print("umap: first use in this process: numba compiles its code first (up to a minute or more)",

@@ -86,7 +86,8 @@ class Featurized:
     array files, which are used as they are); report: lines saying what was done; texts: the
     documents, for text; feature_names: the names of X's columns, for tables with a header;
     ids: ``(column, values)`` of a table's ID column (one dropped as ID-like), so that results can
-    be joined back to the user's rows.
+    be joined back to the user's rows; frame: a table's rows as read (without the label column),
+    to show them as the user knows them.
     """
 
     X: np.ndarray | ArraySource
@@ -99,6 +100,7 @@ class Featurized:
     texts: list[str] | None = None
     feature_names: list[str] | None = None
     ids: tuple[str, list[str]] | None = None
+    frame: pd.DataFrame | None = None
 
 
 def _id_values(df: pd.DataFrame, dropped: dict[str, str]) -> tuple[str, list[str]] | None:
@@ -211,7 +213,7 @@ def featurize(
         X = table.fit_transform(df, shown)
         report += table.report_ + [f"ignored '{c}' (--ignore-columns)" for c in ignored]
         return Featurized(X, y, "table", shown, table, None, report,
-                          feature_names=table.feature_names_out_, ids=_id_values(df, table.dropped_))
+                          feature_names=table.feature_names_out_, ids=_id_values(df, table.dropped_), frame=df)
     if text_column is None:
         _no_label_column(label_column, shown)
     documents = read_documents(p, shown, text_column, label_column)

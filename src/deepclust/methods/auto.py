@@ -17,6 +17,7 @@ from ..data.validate import check_input, input_scaling_for, table_features
 from ..exceptions import DeepclustError, ModelFileError
 from ..model_file import save_model
 from ..params import StrOptions, document_parameters, ints, positive_ints, store_params, validate_params
+from ..report import ReportMixin
 from ..tensors import expect_tensor
 from ..training import draw_seed
 from .ae_gmm import AEGMM
@@ -41,7 +42,7 @@ def _has_chosen(attribute: str):
 
 @register("auto")
 @document_parameters
-class AutoClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
+class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Fit a few clustering pipelines and keep the one that agrees most with the others.
 
     On images (samples shaped ``(h, w)`` or ``(c, h, w)``) ``candidates="auto"`` fits N2D alone:

@@ -19,12 +19,14 @@ from ..cluster import kmeans
 from ..data.validate import input_scaling_for
 from ..exceptions import DeepclustError
 from ..params import validate_params
+from ..report import ReportMixin
 from ..tensors import expect_tensor
 from ..training import seeded
 from .autoencoder import Autoencoder
 
 
-class DeepClusterer(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, TorchEstimator, BaseEstimator):
+class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, TorchEstimator,
+                    BaseEstimator):
     """Base of every autoencoder clusterer: autoencoder + latent clusters + the method's own
     training. Not used directly: each method (``AEKMeans``, ``DCN``, ``DEC``...) subclasses it.
 

@@ -13,6 +13,7 @@ from ..base import check_draw, check_n_clusters, load_module_state, resolve_pret
 from ..exceptions import DeepclustError
 from ..nn.gan import discriminator_loss, generator_loss
 from ..params import document_parameters, ints, reals, store_params
+from ..report import ReportMixin
 from ..tensors import expect_tensor
 from ..training import Phase, draw_seed, run_phase
 from ..training.distributed import from_rank_0
@@ -23,7 +24,7 @@ from .registry import REGISTRY, register
 
 @register("clustergan")
 @document_parameters
-class ClusterGAN(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, GAN):
+class ClusterGAN(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, GAN):
     """ClusterGAN (Mukherjee et al., 2019): cluster real data and generate any cluster's samples.
 
     The generator's input is ``z = z_n ⊕ one_hot(c)`` with ``z_n ~ N(0, noise_std²·I)`` of size

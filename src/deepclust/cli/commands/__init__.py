@@ -2,5 +2,6 @@
 from .fit import demo, fit
 from .info import evaluate_cmd, methods
 from .predict import predict, sample
+from .report import report
 
-__all__ = ["demo", "evaluate_cmd", "fit", "methods", "predict", "sample"]
+__all__ = ["demo", "evaluate_cmd", "fit", "methods", "predict", "report", "sample"]

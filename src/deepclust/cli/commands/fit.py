@@ -19,7 +19,7 @@ from ..parsing import (
     parse_verbosity,
     resolve_method,
 )
-from ..report import print_summary
+from ..summary import print_summary
 
 QUIET_HELP = "No progress or notes on stderr, only warnings and errors."
 VERBOSE_HELP = ("Also let the libraries (UMAP, numba, sentence-transformers, librosa) print their own progress "

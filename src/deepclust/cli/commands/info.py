@@ -12,7 +12,7 @@ from ...methods import REGISTRY
 from ...metrics import evaluate
 from ..errors import user_errors
 from ..pipeline import DEFAULT_METHOD
-from ..report import print_metrics
+from ..summary import print_metrics
 
 
 def evaluate_cmd(
