@@ -14,7 +14,7 @@ from conftest import FAST
 from deepclust import DCN, N2D, AEKMeans, Autoencoder, ClusterGAN, DeepclustError, TrainingDiverged, cluster_accuracy
 from deepclust.methods import REGISTRY
 from deepclust.methods.clusterer import DeepClusterer
-from deepclust.training import Adversary, Phase, run_phase
+from deepclust.training import Adversary, Phase, loop, run_phase
 from deepclust.training.loop import make_optimizer
 from test_checkpoint import recording_restores
 
@@ -234,6 +234,25 @@ def test_a_diverging_loss_stops_training_with_where_and_what_to_try():
     with pytest.raises(TrainingDiverged, match=r"training diverged: the training loss is inf in "
                        r"phase 'pretrain', epoch 1, batch 1; try a lower learning rate \(lr\)"):
         model.fit(X)
+
+
+@pytest.mark.parametrize("every, steps_run", [(1, 3), (4, 4), (50, 6)])
+def test_a_non_finite_loss_is_found_on_the_device_and_named_later(monkeypatch, every, steps_run):
+    """The host looks at the on-device record every ``every`` steps (an accelerator's 64) and at
+    the epoch's end (6 batches here): training stops there, naming the first bad batch, 3."""
+    monkeypatch.setitem(loop.FINITE_CHECK_EVERY, "cpu", every)
+    w = torch.nn.Parameter(torch.zeros(2))
+    calls = []
+
+    def step(xb, index):
+        calls.append(len(calls) + 1)
+        return {"loss": w.sum() + (float("nan") if len(calls) == 3 else 0.0)}
+
+    phase = Phase(name="watch", step=step, parameters=[w], epochs=2, lr=0.1)
+    history = []
+    with pytest.raises(TrainingDiverged, match=r"the training loss is nan in phase 'watch', epoch 1, batch 3;"):
+        run_phase(phase, torch.zeros(12, 1), 2, torch.Generator().manual_seed(0), history)
+    assert len(calls) == steps_run and history == []  # no record of the bad epoch
 
 
 @pytest.mark.parametrize("max_grad_norm", [None, 0.5])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from plotly.offline import get_plotlyjs
 
-from deepclust import AEKMeans, DeepclustError
+from deepclust import AEKMeans, AutoClusterer, DeepclustError
 from deepclust.report import page as report_page
 from test_cli import assert_user_error, invoke
 from test_modalities import FAST, customers, sentences, write_shapes, write_tones
@@ -113,6 +113,15 @@ def test_model_report_from_python(blobs, tmp_path, monkeypatch):
     with pytest.raises(DeepclustError, match="report: 400 samples but 3 y"):
         model.report(X, tmp_path / "bad.html", y=y[:3])
     assert not (tmp_path / "bad.html").exists()
+
+
+def test_report_of_a_chosen_k_draws_the_criterion(blobs, tmp_path):
+    X, y = blobs
+    model = AutoClusterer("auto", candidates=("kmeans", "gmm"), k_range=(2, 6), random_state=0).fit(X)
+    html = model.report(X, tmp_path / "k.html", y=y).read_text()
+    curve = payload(html)["figures"]["k"]["data"]
+    assert curve[0]["x"] == [2, 3, 4, 5, 6] and curve[1]["x"] == [model.n_clusters_] == [4]
+    assert "Choosing the number of clusters" in html and model.selection_ in html
 
 
 # --------------------------------------------------------------------------------------------------

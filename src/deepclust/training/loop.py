@@ -19,6 +19,12 @@ from .checkpoint import PhaseCheckpoint
 from .data import InMemoryData, StreamedData, as_training_data
 from .distributed import all_sum, data_parallel, is_writer, world
 
+#: steps between the host's looks at the on-device record of a non-finite loss, by device type:
+#: on a CPU looking costs nothing, so every step is checked before its update; on an accelerator
+#: each look waits for the device, so it looks every 64 steps and at every epoch's end
+FINITE_CHECK_EVERY = {"cpu": 1}
+FINITE_CHECK_EVERY_ACCELERATOR = 64
+
 #: ``step(batch, index) -> {"loss": scalar tensor, other named parts...}``
 StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
@@ -195,6 +201,7 @@ def run_phase(
     step_count = batches // main_every  # updates of the phase's own step
     epochs_run = start
     stopped = False
+    watch = _FiniteWatch(data.device)
     try:
         for epoch in range(start, start if finished else phase.epochs):
             started = time.perf_counter()
@@ -213,16 +220,17 @@ def run_phase(
                 bar.advance()
                 if adversary is not None:
                     _update(adversary_optimizer, adversary_step(batch, index), adversary_totals,
-                            weight, (*where, adversary.name), phase.max_grad_norm)
+                            weight, watch, (*where, adversary.name), phase.max_grad_norm)
                     adversary_seen += weight
                     if batches % main_every:
                         continue
-                _update(optimizer, step(batch, index), totals, weight, (*where, "training"),
+                _update(optimizer, step(batch, index), totals, weight, watch, (*where, "training"),
                         phase.max_grad_norm)
                 if scheduler is not None:
                     scheduler.step()
                 step_count += 1
                 seen += weight
+            watch.check()  # before the epoch's record, its callbacks or its checkpoint
             if seen == 0 and adversary_seen == 0:  # stopped before the first batch of this epoch
                 if checkpoint is not None:
                     save(epoch, finished=True)
@@ -281,27 +289,56 @@ def _job_totals(totals: dict[str, torch.Tensor], seen: int) -> int:
     return int(summed[-1])
 
 
+class _FiniteWatch:
+    """The first non-finite loss of a phase, recorded on the loss's device without waiting for
+    it: :meth:`observe` keeps the step's number and value there, and the host looks (one wait
+    for the device) every :data:`FINITE_CHECK_EVERY` steps and at the end of every epoch, then
+    raises :class:`TrainingDiverged` naming the phase, epoch, batch and loss of the first bad
+    step. On a CPU every step is looked at before its update, so a bad loss never reaches the
+    weights; on an accelerator up to 63 updates may follow it, and the epoch ends there, before
+    its record, its callbacks and its checkpoint."""
+
+    def __init__(self, device: torch.device):
+        self.every = FINITE_CHECK_EVERY.get(device.type, FINITE_CHECK_EVERY_ACCELERATOR)
+        self.first = torch.full((), -1, dtype=torch.int64, device=device)
+        self.value = torch.zeros((), dtype=torch.float32, device=device)
+        self.wheres: list[tuple[str, int, int, str]] = []
+
+    def observe(self, loss: torch.Tensor, where: tuple[str, int, int, str]) -> None:
+        bad = ~torch.isfinite(loss.detach()) & (self.first < 0)
+        self.first = torch.where(bad, len(self.wheres), self.first)
+        self.value = torch.where(bad, loss.detach().float(), self.value)
+        self.wheres.append(where)
+        if len(self.wheres) >= self.every:
+            self.check()
+
+    def check(self) -> None:
+        first = int(self.first)  # the one wait for the device
+        if first >= 0:
+            phase, epoch, batch, whose = self.wheres[first]
+            raise TrainingDiverged(
+                f"training diverged: the {whose} loss is {float(self.value)} in phase {phase!r}, epoch "
+                f"{epoch}, batch {batch}; try a lower learning rate (lr), gradient clipping "
+                "(max_grad_norm=1.0) or standardised input (input_scaling='standard')"
+            )
+        self.wheres.clear()
+
+
 def _update(
     optimizer: torch.optim.Optimizer,
     parts: dict[str, torch.Tensor],
     totals: dict,
     weight: int,
+    watch: _FiniteWatch,
     where: tuple[str, int, int, str],
     max_grad_norm: float | None = None,
 ) -> None:
     """One gradient step on ``parts["loss"]``; adds every part, times ``weight``, to ``totals``.
 
-    A NaN or infinite loss stops training before it reaches the weights, with a message naming
-    ``where``: (phase, epoch, batch, whose loss).
+    A NaN or infinite loss stops training with a message naming ``where``: (phase, epoch,
+    batch, whose loss); see :class:`_FiniteWatch` for when.
     """
-    loss = parts["loss"]
-    if not torch.isfinite(loss):
-        phase, epoch, batch, whose = where
-        raise TrainingDiverged(
-            f"training diverged: the {whose} loss is {float(loss.detach())} in phase {phase!r}, epoch "
-            f"{epoch}, batch {batch}; try a lower learning rate (lr), gradient clipping "
-            "(max_grad_norm=1.0) or standardised input (input_scaling='standard')"
-        )
+    watch.observe(parts["loss"], where)
     optimizer.zero_grad(set_to_none=True)
     parts["loss"].backward()
     if max_grad_norm is not None:
