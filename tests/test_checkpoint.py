@@ -21,7 +21,7 @@ from test_cli import ENV, assert_user_error, invoke
 
 SETTINGS = ["--method", "dec", "-k", "3", "--label-column", "label", "--pretrain-epochs", "150",
             "--epochs", "3", "--hidden-dims", "64,64", "--latent-dim", "3", "--batch-size", "32",
-            "--seed", "0", "--device", "cpu", "--quiet"]
+            "--seed", "0", "--device", "cpu", "--quiet", "--no-report"]
 
 
 @pytest.fixture(scope="module")

@@ -116,6 +116,8 @@ def test_fit_end_to_end(fitted, data_dir):
         assert_png(out / name)
     assert not (out / "clusters.png").exists()  # a table is not images
     assert (out / "model" / "config.json").is_file()
+    assert (out / "report.html").stat().st_size > 1_000_000  # Plotly's JavaScript is inside
+    assert f"open {out}/report.html in a browser" in result.stdout.replace("\n", "")
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 

@@ -71,7 +71,7 @@ def test_two_processes_train_one_model_that_clusters_as_one_process_does(job, bl
 
 def fit_command(data: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "deepclust", "fit", str(data), "-m", "ae-kmeans", "-k", "4", "--latent-dim", "4",
-            "--hidden-dims", "64", "--device", "cpu", "--out", str(out), *extra]
+            "--hidden-dims", "64", "--device", "cpu", "--no-report", "--out", str(out), *extra]
 
 
 def processes_tagged(tag: str) -> dict[int, int]:

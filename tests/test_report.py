@@ -69,6 +69,16 @@ def test_fit_writes_one_self_contained_page(runs):
     assert "Generated samples" in (runs["images"] / "report.html").read_text()  # VaDE draws per cluster
 
 
+def test_no_report_leaves_it_out(runs, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(runs["table"], out)
+    data, options = RUNS["table"]
+    result = invoke("fit", runs["table"].parent / data, *options, *FAST, "--no-report", "--out", out)
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert not (out / "report.html").exists()  # the earlier run's page would not match this run
+    assert (out / "run.json").exists()
+
+
 def test_report_command_rebuilds_the_page(runs):
     out = runs["text"]
     before = (out / "report.html").read_text()

@@ -166,9 +166,10 @@ def adapt_to_data(estimator, dataset: Dataset, quiet: bool, given: set[str] = fr
         note("settings for this data: " + ", ".join(f"{k}={v}" for k, v in changes.items()), quiet)
 
 
-def run_fit(dataset: Dataset, estimator, method: str, out: Path) -> dict[str, Any]:
-    """Fit, then write labels, model, metrics, cluster overview and plots into ``out``; returns
-    the summary. Nothing is written unless the fit succeeds, and then all outputs together."""
+def run_fit(dataset: Dataset, estimator, method: str, out: Path, report: bool = True) -> dict[str, Any]:
+    """Fit, then write labels, model, metrics, cluster overview, plots and (with ``report``)
+    ``report.html`` into ``out``; returns the summary. Nothing is written unless the fit
+    succeeds, and then all outputs together."""
     n_clusters = estimator.n_clusters
     if not isinstance(n_clusters, str) and dataset.X.shape[0] < n_clusters:
         # "modality: images (a folder of 1 image files (ignored: 2 text files))" -> "images: a folder of..."
@@ -205,7 +206,7 @@ def run_fit(dataset: Dataset, estimator, method: str, out: Path) -> dict[str, An
     if overview is not None:
         files[outputs.CLUSTERS_JSON] = outputs.json_bytes(overview)
     files.update(outputs.render_plots(estimator, dataset, method))
-    page = outputs.report_page(estimator, dataset, about, confidence)
+    page = outputs.report_page(estimator, dataset, about, confidence) if report else None
     if page is not None:
         files[outputs.REPORT_HTML] = page
     files[outputs.RUN_JSON] = outputs.json_bytes({**dataset.recipe, "about": about})

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .outputs import EXAMPLES_PER_CLUSTER
+from .outputs import EXAMPLES_PER_CLUSTER, REPORT_HTML
 
 
 def console(stderr: bool = False) -> Console:
@@ -56,6 +56,8 @@ def print_summary(summary: dict[str, Any], title: str) -> None:
     if summary["overview"] is not None:
         print_overview(summary["overview"])
     out.print(f"outputs in {summary['out']}/: {', '.join(summary['written'])}")
+    if REPORT_HTML in summary["written"]:
+        out.print(f"open {summary['out']}/{REPORT_HTML} in a browser to explore the clusters")
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:

@@ -102,6 +102,9 @@ def fit(
         "covariance_type=diag (repeatable). VALUE: a number, true/false, none, a list such as "
         "256,64 or [256,64], or a string. See help(deepclust.<Method>) for each method's parameters.",
     ),
+    report: bool = typer.Option(
+        True, "--report/--no-report", help="Write report.html, a page to explore the clusters in a browser."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     nproc: int | None = typer.Option(  # taken out and acted on by main() before this runs
@@ -151,7 +154,7 @@ def fit(
             image_size=size, image_mode=image_mode,
         )
         pipeline.adapt_to_data(estimator, dataset, quiet, given=set(params))
-        summary = pipeline.run_fit(dataset, estimator, key, out)
+        summary = pipeline.run_fit(dataset, estimator, key, out, report=report)
     if is_writer():
         print_summary(summary, f"deepclust fit: {key}")
 
