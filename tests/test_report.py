@@ -11,6 +11,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from deepclust import AEKMeans, AutoClusterer, DeepclustError
+from deepclust.datasets import load_mnist_sample
 from deepclust.report import page as report_page
 from test_cli import assert_user_error, invoke
 from test_modalities import FAST, customers, sentences, write_shapes, write_tones
@@ -123,6 +124,17 @@ def test_model_report_from_python(blobs, tmp_path, monkeypatch):
     with pytest.raises(DeepclustError, match="report: 400 samples but 3 y"):
         model.report(X, tmp_path / "bad.html", y=y[:3])
     assert not (tmp_path / "bad.html").exists()
+
+
+def test_report_of_the_default_on_images_shows_thumbnails(tmp_path):
+    X, y = load_mnist_sample()
+    X, y = X[:300], y[:300]
+    model = AutoClusterer(3, pretrain_epochs=3, epochs=1, hidden_dims=(32,), batch_size=64, random_state=0,
+                          device="cpu").fit(X)
+    html = model.report(X, tmp_path / "digits.html", y=y).read_text()
+    data = payload(html)
+    assert data["sprite"] == {"width": 28, "height": 28, "columns": 100}
+    assert html.count('class="thumb"') >= 3 and "n2d: the only candidate" in html
 
 
 def test_report_of_a_chosen_k_draws_the_criterion(blobs, tmp_path):

@@ -238,6 +238,7 @@ def render_report(
     y = None if y is None else np.asarray(y).ravel()
     n_clusters = int(getattr(model, "n_clusters_", model.n_clusters))
     images = model._fitted_on_images()
+    pixels = value_range_of(getattr(model, "best_estimator_", model)) if images else None  # auto: the chosen one's
 
     shown = subsample(n, MAP_POINTS, seed)
     X_shown = np.asarray(X[shown])
@@ -252,7 +253,7 @@ def render_report(
         table = table.iloc[shown].reset_index(drop=True)
     elif not images and texts is None and files is None:
         table = as_table(X_shown, getattr(model, "feature_names_in_", None))
-    thumbs = sprite(X_shown, value_range_of(model)) if images else None
+    thumbs = sprite(X_shown, pixels) if images else None
     if texts is not None:
         hover = [short_text(texts[i]) for i in shown]
     elif files is not None:
@@ -309,7 +310,7 @@ def render_report(
     generated = None
     if images and hasattr(model, "sample"):
         drawn = np.concatenate([model.sample(GENERATED, cluster=k, random_state=seed) for k in range(n_clusters)])
-        sheet = sprite(drawn, value_range_of(model), columns=GENERATED)
+        sheet = sprite(drawn, pixels, columns=GENERATED)
         generated = {"sprite": sheet, "rows": [
             {"cluster": k, "tiles": [_tile(k * GENERATED + i, sheet, PIXEL_SCALE["card"]) for i in range(GENERATED)]}
             for k in range(n_clusters)]}
