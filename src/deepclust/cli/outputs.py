@@ -173,7 +173,10 @@ def cluster_overview(estimator, dataset) -> dict[str, Any] | None:
 
 def report_page(model, dataset, about: dict[str, str], confidence: np.ndarray | None) -> bytes | None:
     """``report.html`` of a fitted model on its training data, or None (with a note) when the
-    data cannot be shown; ``confidence`` as :func:`confidence` gives it (None: computed here)."""
+    data cannot be shown; ``confidence`` as :func:`confidence` gives it (None: computed here).
+
+    The page comes after the training: whatever fails in it, even a bug, is a note, so that
+    the labels and the model of a long fit are still written."""
     files = None
     if dataset.modality == "audio":
         files = [str(Path(dataset.source) / name) for name in dataset.names]
@@ -187,7 +190,10 @@ def report_page(model, dataset, about: dict[str, str], confidence: np.ndarray | 
                                  table=table, about=about)
     except DeepclustError as exc:
         note(f"note: {REPORT_HTML} skipped: {one_line(str(exc))}")
-        return None
+    except Exception as exc:  # a bug here must not cost the fit its outputs
+        note(f"note: {REPORT_HTML} skipped after an unexpected {type(exc).__name__}: {one_line(str(exc))} "
+             "(a bug in deepclust; please report it)")
+    return None
 
 
 def render_plots(model, dataset, method: str) -> dict[str, bytes]:
