@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
@@ -134,6 +135,11 @@ def test_model_report_from_python(blobs, tmp_path, monkeypatch):
     html = model.report(X, tmp_path / "subset.html").read_text()
     assert "Showing 100 of 400 samples, a random subset." in html
     assert len(payload(html)["points"]["index"]) == 100
+    frame = pd.DataFrame(X, columns=[f"gene{i}" for i in range(X.shape[1])])
+    on_frame = AEKMeans(n_clusters=4, random_state=0, verbose=0, latent_dim=4, hidden_dims=(64,), batch_size=64,
+                        device="cpu").fit(frame)
+    rows = payload(on_frame.report(frame, tmp_path / "frame.html").read_text())["points"]
+    assert rows["text"][0].startswith(f"gene0: {frame.iloc[rows['index'][0], 0]:.4g}\n")
     with pytest.raises(DeepclustError, match="report: 400 samples but 3 y"):
         model.report(X, tmp_path / "bad.html", y=y[:3])
     assert not (tmp_path / "bad.html").exists()

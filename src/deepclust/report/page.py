@@ -208,6 +208,46 @@ def _default_about(model, X, n_clusters: int) -> dict[str, str]:
     return about
 
 
+def _hover_texts(shown: np.ndarray, texts, files, table: pd.DataFrame | None, names) -> list[str]:
+    """What the map's tooltip shows of each shown sample beside its thumbnail (if any): its
+    document, file name, row or name."""
+    if texts is not None:
+        found = [short_text(texts[i]) for i in shown]
+        return found if names is None else [f"{names[i]}: {text}" for i, text in zip(shown, found)]
+    if files is not None:
+        return [Path(files[i]).name for i in shown]
+    if table is not None:
+        return row_texts(table, np.arange(len(shown)))
+    if names is not None:
+        return [str(names[i]) for i in shown]
+    return [""] * len(shown)  # the thumbnail, or the index in the tip's first line, is all there is
+
+
+def _cards(labels: np.ndarray, confidence: np.ndarray | None, shown: np.ndarray, typical: dict[int, list[int]],
+           thumbs: dict | None, texts, files, table: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """One card per non-empty cluster: size and share, mean confidence (and the id of its
+    histogram), typical members as thumbnails, documents with the cluster's words, or audio
+    players, and for tables the columns that set it apart (on the shown rows)."""
+    clusters, sizes = np.unique(labels, return_counts=True)
+    palette = dict(zip(clusters.tolist(), colours(len(clusters))))
+    terms = cluster_terms(list(texts), labels, TERMS) if texts is not None else {}
+    features = distinguishing_features(table, labels[shown], FEATURES) if table is not None and texts is None else {}
+    cards = []
+    for c, size in zip(clusters.tolist(), sizes.tolist()):
+        members = typical.get(c, [])
+        cards.append({
+            "cluster": c, "size": size, "share": size / len(labels), "colour": palette[c],
+            "confidence": None if confidence is None else float(confidence[labels == c].mean()),
+            "figure": None if confidence is None else f"confidence-{c}",
+            "tiles": [] if thumbs is None else [_tile(j, thumbs, PIXEL_SCALE["card"]) for j in members],
+            "terms": terms.get(c, []),
+            "documents": [] if texts is None else [short_text(texts[shown[j]]) for j in members],
+            "players": [] if files is None else [audio_player(files[shown[j]]) for j in members],
+            "features": features.get(c, []),
+        })
+    return cards
+
+
 def render_report(
     model, X, *, labels=None, confidence=None, y=None, texts: Sequence[str] | None = None,
     names: Sequence[str] | None = None, files: Sequence[str | Path] | None = None,
@@ -241,58 +281,26 @@ def render_report(
     pixels = value_range_of(getattr(model, "best_estimator_", model)) if images else None  # auto: the chosen one's
 
     shown = subsample(n, MAP_POINTS, seed)
-    X_shown = np.asarray(X[shown])
-    Z, space = model.clustering_space(X_shown)
-    xy, map_space = _map_xy(Z, space, seed)
-    shown_labels = labels[shown]
-    clusters, sizes = np.unique(labels, return_counts=True)
-    palette = dict(zip(clusters.tolist(), colours(len(clusters))))
-
-    # rows are shown, and told apart per cluster, on the map's samples only (memory bounded by them)
+    # the map's samples: the hover, the typical members and what sets clusters apart come from
+    # them only, so memory is bounded by them, not by the rows
+    frame = isinstance(X, pd.DataFrame)
+    X_shown = X.iloc[shown] if frame else np.asarray(X[shown])
     if table is not None:
         table = table.iloc[shown].reset_index(drop=True)
+    elif frame:  # the user's own rows and columns
+        table = X_shown.reset_index(drop=True)
     elif not images and texts is None and files is None:
         table = as_table(X_shown, getattr(model, "feature_names_in_", None))
+    Z, space = model.clustering_space(X_shown)
+    xy, map_space = _map_xy(Z, space, seed)
     thumbs = sprite(X_shown, pixels) if images else None
-    if texts is not None:
-        hover = [short_text(texts[i]) for i in shown]
-    elif files is not None:
-        hover = [Path(files[i]).name for i in shown]
-    elif table is not None:
-        hover = row_texts(table, np.arange(len(shown)))
-    elif names is not None:
-        hover = [str(names[i]) for i in shown]
-    else:  # the thumbnail, or the index in the tip's first line, is all there is to show
-        hover = [""] * len(shown)
-    if names is not None and texts is not None:
-        hover = [f"{names[i]}: {text}" for i, text in zip(shown, hover)]
-
-    typical = representatives(np.asarray(Z, dtype=np.float64).reshape(len(Z), -1), shown_labels,
+    typical = representatives(np.asarray(Z, dtype=np.float64).reshape(len(Z), -1), labels[shown],
                               GALLERY if images else TYPICAL)
-    terms = cluster_terms(list(texts), labels, TERMS) if texts is not None else {}
-    features = distinguishing_features(table, shown_labels, FEATURES) if table is not None and texts is None else {}
-    cards = []
-    for c, size in zip(clusters.tolist(), sizes.tolist()):
-        card: dict[str, Any] = {"cluster": c, "size": size, "share": size / n, "colour": palette[c], "confidence": None,
-                                "figure": None, "tiles": [], "terms": [], "documents": [], "players": [],
-                                "features": []}
-        if confidence is not None:
-            card["confidence"] = float(confidence[labels == c].mean())
-            card["figure"] = f"confidence-{c}"
-        members = typical.get(c, [])
-        if thumbs is not None:
-            card["tiles"] = [_tile(j, thumbs, PIXEL_SCALE["card"]) for j in members]
-        if texts is not None:
-            card["terms"] = terms.get(c, [])
-            card["documents"] = [short_text(texts[shown[j]]) for j in members]
-        if files is not None:
-            card["players"] = [audio_player(files[shown[j]]) for j in members]
-        if features:
-            card["features"] = features.get(c, [])
-        cards.append(card)
-    empty = sorted(set(range(n_clusters)) - set(clusters.tolist()))
+    cards = _cards(labels, confidence, shown, typical, thumbs, texts, files, table)
+    empty = sorted(set(range(n_clusters)) - {card["cluster"] for card in cards})
+    clusters, sizes = np.unique(labels, return_counts=True)
 
-    figures = {"map": map_figure(xy, shown_labels, None if y is None else y[shown]),
+    figures = {"map": map_figure(xy, labels[shown], None if y is None else y[shown]),
                "sizes": sizes_figure(clusters, sizes)}
     for card in cards:
         if card["figure"] is not None:
@@ -319,7 +327,7 @@ def render_report(
     payload = {
         "figures": figures,
         "points": {
-            "text": hover, "cluster": shown_labels.tolist(),
+            "text": _hover_texts(shown, texts, files, table, names), "cluster": labels[shown].tolist(),
             "confidence": None if confidence is None else np.round(confidence[shown], 3).tolist(),
             "truth": None if y is None else [str(v) for v in y[shown]], "index": shown.tolist(),
         },
