@@ -186,7 +186,7 @@ def report_page(model, dataset, about: dict[str, str], confidence: np.ndarray | 
     try:
         with estimator_errors(dataset.source):
             return render_report(model, dataset.X, labels=model.labels_, confidence=confidence, y=dataset.y,
-                                 texts=dataset.texts, names=None if files else dataset.names, files=files,
+                                 texts=dataset.texts, names=dataset.names, files=files,
                                  table=table, about=about)
     except DeepclustError as exc:
         note(f"note: {REPORT_HTML} skipped: {one_line(str(exc))}")

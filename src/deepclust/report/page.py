@@ -215,7 +215,7 @@ def _hover_texts(shown: np.ndarray, texts, files, table: pd.DataFrame | None, na
         found = [short_text(texts[i]) for i in shown]
         return found if names is None else [f"{names[i]}: {text}" for i, text in zip(shown, found)]
     if files is not None:
-        return [Path(files[i]).name for i in shown]
+        return [str(names[i]) if names is not None else Path(files[i]).name for i in shown]
     if table is not None:
         return row_texts(table, np.arange(len(shown)))
     if names is not None:
@@ -224,7 +224,7 @@ def _hover_texts(shown: np.ndarray, texts, files, table: pd.DataFrame | None, na
 
 
 def _cards(labels: np.ndarray, confidence: np.ndarray | None, shown: np.ndarray, typical: dict[int, list[int]],
-           thumbs: dict | None, texts, files, table: pd.DataFrame | None) -> list[dict[str, Any]]:
+           thumbs: dict | None, texts, files, names, table: pd.DataFrame | None) -> list[dict[str, Any]]:
     """One card per non-empty cluster: size and share, mean confidence (and the id of its
     histogram), typical members as thumbnails, documents with the cluster's words, or audio
     players, and for tables the columns that set it apart (on the shown rows)."""
@@ -242,7 +242,8 @@ def _cards(labels: np.ndarray, confidence: np.ndarray | None, shown: np.ndarray,
             "tiles": [] if thumbs is None else [_tile(j, thumbs, PIXEL_SCALE["card"]) for j in members],
             "terms": terms.get(c, []),
             "documents": [] if texts is None else [short_text(texts[shown[j]]) for j in members],
-            "players": [] if files is None else [audio_player(files[shown[j]]) for j in members],
+            "players": [] if files is None else [
+                audio_player(files[shown[j]], None if names is None else str(names[shown[j]])) for j in members],
             "features": features.get(c, []),
         })
     return cards
@@ -258,7 +259,7 @@ def render_report(
     ``labels`` and ``confidence`` (the probability of each sample's cluster) are computed with
     ``predict``/``predict_proba`` when not given. How each sample is shown follows the data:
     thumbnails for a model fitted on images, ``texts`` (one document per sample), ``files``
-    (audio files: their names, and players on the cards), ``names`` (shown on hover), ``table``
+    (audio files: players on the cards), ``names`` (shown on hover, and naming the files), ``table``
     (the rows as the user knows them, one per sample; by default ``X`` itself, its columns named
     as at fit). ``y``: known labels, for metrics and the matched confusion matrix. ``about``:
     header rows (name → text) that replace or add to the defaults (data shape, method, K).
@@ -296,7 +297,7 @@ def render_report(
     thumbs = sprite(X_shown, pixels) if images else None
     typical = representatives(np.asarray(Z, dtype=np.float64).reshape(len(Z), -1), labels[shown],
                               GALLERY if images else TYPICAL)
-    cards = _cards(labels, confidence, shown, typical, thumbs, texts, files, table)
+    cards = _cards(labels, confidence, shown, typical, thumbs, texts, files, names, table)
     empty = sorted(set(range(n_clusters)) - {card["cluster"] for card in cards})
     clusters, sizes = np.unique(labels, return_counts=True)
 

@@ -83,9 +83,10 @@ def row_texts(table: pd.DataFrame, rows: np.ndarray) -> list[str]:
             for values in shown.itertuples(index=False)]
 
 
-def audio_player(file: str | Path) -> dict:
+def audio_player(file: str | Path, name: str | None = None) -> dict:
     """``{"name", "src"}``: the file embedded as a data URI, or linked when it is larger than
-    :data:`EMBED_AUDIO_BYTES` or of a type browsers do not play from a data URI."""
+    :data:`EMBED_AUDIO_BYTES` or of a type browsers do not play from a data URI; ``name``: what
+    to call it (default: the file's name)."""
     path = Path(file)
     mime = AUDIO_TYPES.get(path.suffix.lower())
     try:
@@ -93,7 +94,7 @@ def audio_player(file: str | Path) -> dict:
         src = data_uri(path.read_bytes(), mime) if small else path.resolve().as_uri()
     except OSError:
         src = None
-    return {"name": path.name, "src": src}
+    return {"name": name or path.name, "src": src}
 
 
 def distinguishing_features(table: pd.DataFrame, labels: np.ndarray, per_cluster: int = 5) -> dict[int, list[dict]]:
