@@ -152,7 +152,7 @@ def main() -> None:
     for name, folder in run_folders(args.mnist_dir).items():
         peak_mb, seconds, _ = time_v([str(DEEPCLUST), "report", str(folder), "--quiet"])
         page = folder / "report.html"
-        samples = json.loads((folder / "model" / "config.json").read_text())["fitted"]["n_samples"]
+        samples = sum(1 for _ in (folder / "labels.csv").open()) - 1  # one row per sample, after the header
         runs[name] = {"samples": samples, "build_s": round(seconds, 1), "build_peak_mb": round(peak_mb),
                       "page_mb": round(page.stat().st_size / 1e6, 2), "browser": in_browser(page)}
         print(name, runs[name], flush=True)
