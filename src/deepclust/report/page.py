@@ -101,8 +101,8 @@ def _figure(fig: go.Figure) -> dict:
     return json.loads(fig.to_json(validate=False))
 
 
-def sizes_figure(clusters: np.ndarray, sizes: np.ndarray) -> dict:
-    fig = go.Figure(go.Bar(x=[str(c) for c in clusters], y=sizes.tolist(), marker_color=colours(len(clusters)),
+def sizes_figure(clusters: list[int], sizes: list[int]) -> dict:
+    fig = go.Figure(go.Bar(x=[str(c) for c in clusters], y=sizes, marker_color=colours(len(clusters)),
                            hovertemplate="cluster %{x}: %{y:,} samples<extra></extra>"))
     fig.update_layout(**_layout(title="Cluster sizes", height=320, xaxis={"title": "cluster", "type": "category"},
                                 yaxis={"title": "samples"}))
@@ -299,10 +299,9 @@ def render_report(
                               GALLERY if images else TYPICAL)
     cards = _cards(labels, confidence, shown, typical, thumbs, texts, files, names, table)
     empty = sorted(set(range(n_clusters)) - {card["cluster"] for card in cards})
-    clusters, sizes = np.unique(labels, return_counts=True)
 
     figures = {"map": map_figure(xy, labels[shown], None if y is None else y[shown]),
-               "sizes": sizes_figure(clusters, sizes)}
+               "sizes": sizes_figure([card["cluster"] for card in cards], [card["size"] for card in cards])}
     for card in cards:
         if card["figure"] is not None:
             figures[card["figure"]] = confidence_figure(confidence[labels == card["cluster"]], card["colour"])

@@ -122,7 +122,8 @@ def distinguishing_features(table: pd.DataFrame, labels: np.ndarray, per_cluster
         text = column.astype(str).to_numpy()
         for c in clusters:
             members = text[labels == c]
-            top, count = pd.Series(members).value_counts().index[0], pd.Series(members).value_counts().iloc[0]
+            counts = pd.Series(members).value_counts()
+            top, count = counts.index[0], counts.iloc[0]
             share_in, share_all = count / len(members), float((text == top).mean())
             if share_all >= 1:
                 continue
