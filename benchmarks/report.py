@@ -58,11 +58,14 @@ POINTS = """(count) => {
   }
   return {points: all.length, chosen: chosen};
 }"""
-#: resolves once the map has redrawn after the next relayout (zoom or pan)
-REDRAWN = """() => new Promise(resolve => {
+#: arms ``window.redrawn``, a promise of the time the map next finishes drawing (after a zoom or
+#: pan), and returns the time it was armed; the caller awaits it with :data:`AWAIT_REDRAWN`
+ARM_REDRAWN = """() => {
   const map = document.getElementById("map");
-  map.once("plotly_afterplot", () => resolve(performance.now()));
-})"""
+  window.redrawn = new Promise(resolve => map.once("plotly_afterplot", () => resolve(performance.now())));
+  return performance.now();
+}"""
+AWAIT_REDRAWN = "() => window.redrawn"
 
 
 def run_folders(mnist_dir: Path) -> dict[str, Path]:
@@ -108,16 +111,14 @@ def in_browser(page_path: Path) -> dict:
             latencies.append(time.perf_counter() - began)
         middle = found["chosen"][len(found["chosen"]) // 2]
         page.mouse.move(middle["x"], middle["y"])
-        redrawn = page.evaluate_handle(REDRAWN)
-        began = page.evaluate("performance.now()")
+        began = page.evaluate(ARM_REDRAWN)
         page.mouse.wheel(0, -400)
-        zoom_ms = redrawn.json_value() - began
-        redrawn = page.evaluate_handle(REDRAWN)
-        began = page.evaluate("performance.now()")
+        zoom_ms = page.evaluate(AWAIT_REDRAWN) - began
+        began = page.evaluate(ARM_REDRAWN)
         page.mouse.down()
         page.mouse.move(middle["x"] + 150, middle["y"] + 80, steps=5)
         page.mouse.up()
-        pan_ms = redrawn.json_value() - began
+        pan_ms = page.evaluate(AWAIT_REDRAWN) - began
         browser.close()
     return {"points_on_map": found["points"], "drawn_s": round(drawn, 2),
             "hover_ms_median": round(1000 * statistics.median(latencies), 1),
@@ -130,15 +131,19 @@ def markdown(result: dict) -> str:
         "# report.html: size, build time, responsiveness", "",
         f"Machine: {result['machine']['processor']}, {result['machine']['cpu_count']} cores, "
         f"torch {result['machine']['torch']}. Chromium headless (software rendering). "
-        f"Command: `python benchmarks/report.py`. Build = `deepclust report RUN_DIR` end to end, one run.", "",
-        "| run | samples | on the map | page MB | build s | drawn in browser s | hover → tooltip ms (median / max) "
-        "| zoom redraw ms | pan redraw ms | console errors |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"Command: `python benchmarks/report.py`, {result['date']}, seed {result['seed']}. Runs: `deepclust demo` "
+        f"(the default method) and `deepclust fit mnist70k.npy -k 10 {' '.join(FIT_70K)}`. Build = `deepclust "
+        "report RUN_DIR` end to end in a new process, one run; browser times in headless Chromium, hover over "
+        f"{HOVERS} points spread over the map.", "",
+        "| run | samples | on the map | page MB | build s | build peak MB | drawn in browser s "
+        "| hover → tooltip ms (median / max) | zoom redraw ms | pan redraw ms | console errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in result["runs"].items():
         b = r["browser"]
         lines.append(
             f"| {name} | {r['samples']:,} | {b['points_on_map']:,} | {r['page_mb']:.1f} | {r['build_s']:.1f} | "
+            f"{r['build_peak_mb']:,} | "
             f"{b['drawn_s']:.1f} | {b['hover_ms_median']:.0f} / {b['hover_ms_max']:.0f} | {b['zoom_redraw_ms']:.0f} | "
             f"{b['pan_redraw_ms']:.0f} | {len(b['console_errors'])} |")
     return "\n".join(lines) + "\n"
