@@ -22,6 +22,7 @@ from .data.validate import check_input, input_scaling_for
 from .exceptions import DeepclustError, ModelFileError
 from .files import jsonable
 from .model_file import save_model
+from .params import preset_changes
 from .tensors import expect_tensor
 from .training import InMemoryData, Phase, StreamedData, draw_seed, random_shift_rotate, resolve_device
 from .training.checkpoint import PhaseCheckpoint, state_digest
@@ -124,6 +125,7 @@ class TorchEstimator:
         "feature_names_in_": ("ndarray of str", "Column names, when fitted on a DataFrame."),
         "history_": ("list of dict", "One record per epoch of every phase: phase, epoch, mean losses."),
         "n_iter_": ("int", "Epochs run."),
+        "preset_params_": ("dict", "The parameters ``preset`` set, with their values (empty for ``'default'``)."),
     }
 
     #: batch size for inference (no gradients, so larger than for training)
@@ -133,8 +135,29 @@ class TorchEstimator:
     #: (:mod:`deepclust.training.data`): a large input is never copied whole
     input_block_rows = 16_384
 
+    #: per preset name, the parameters it sets (see ``preset``); a subclass's entries add to its
+    #: bases' (:func:`deepclust.params.preset_recipe`)
+    _presets: dict[str, dict] = {}
+
     def _device(self) -> torch.device:
         return resolve_device(self.device)
+
+    def _fit_with_preset(self, X):
+        """``fit`` under a preset other than ``"default"``: an estimator of this class with the
+        preset's values (:func:`deepclust.params.preset_changes`; its pretraining epochs as what
+        ``pretrain_epochs="auto"`` starts from) is fitted on ``X``, and its fitted state becomes
+        this estimator's; ``preset_params_`` records the values it set."""
+        changes = preset_changes(self)
+        params = self.get_params(deep=False)
+        stand_in = type(self)(**{**params, **changes, "preset": "default"})
+        if "pretrain_epochs" in changes:  # left at "auto": the preset's count is where "auto" starts
+            stand_in.pretrain_epochs = "auto"
+            stand_in.default_pretrain_epochs = changes["pretrain_epochs"]
+        stand_in.fit(X)
+        vars(self).update({k: v for k, v in vars(stand_in).items()
+                           if k not in params and k != "default_pretrain_epochs"})
+        self.preset_params_ = changes
+        return self
 
     #: whether ``fit`` trains from files (paths, memmaps) read in blocks; if not, a memmap is
     #: read whole and a path refused

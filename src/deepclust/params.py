@@ -30,9 +30,13 @@ from .cluster.mixture import COVARIANCE_TYPES
 from .data.scaling import INPUT_SCALINGS
 from .exceptions import DeepclustError
 from .nn.mlp import ACTIVATIONS
+from .training.engine import PRECISIONS
 
-__all__ = ["SHARED_CONSTRAINTS", "SHARED_DOCS", "StrOptions", "document_parameters", "ints", "positive_ints", "reals",
-           "store_params", "validate_params"]
+__all__ = ["PRESETS", "SHARED_CONSTRAINTS", "SHARED_DOCS", "StrOptions", "document_parameters", "ints",
+           "positive_ints", "preset_changes", "preset_recipe", "reals", "store_params", "validate_params"]
+
+#: the intents ``preset`` accepts
+PRESETS = ("fast", "default", "accurate")
 
 
 class InvalidParameter(DeepclustError, InvalidParameterError):
@@ -134,6 +138,8 @@ SHARED_CONSTRAINTS = {
     "input_scaling": [StrOptions(set(INPUT_SCALINGS))],
     "max_grad_norm": [None, reals(0, None, closed="neither")],
     "deterministic": ["boolean"],
+    "preset": [StrOptions(set(PRESETS))],
+    "precision": [StrOptions(set(PRECISIONS))],
     "checkpoint_dir": [None, str, os.PathLike],
     "checkpoint_every": [ints(1)],
     "augment": ["boolean", StrOptions({"auto"})],
@@ -182,6 +188,18 @@ SHARED_DOCS = {
         "atomically; a fit that finds a checkpoint there for the same data and settings resumes from it and "
         "ends as an uninterrupted run would (CPU). A checkpoint for other data or settings is refused."),
     "checkpoint_every": "Epochs between checkpoints (with ``checkpoint_dir``).",
+    "preset": (
+        "An intent instead of several settings: ``'fast'``, ``'default'`` or ``'accurate'``. A preset sets the "
+        "parameters named at the end of this entry, each only where it is left at its default (a value you pass "
+        "wins); a clusterer's pretraining epochs replace what ``pretrain_epochs='auto'`` starts from, still "
+        "lengthened on small data. ``preset_params_`` records what it set. The measurements behind each are in "
+        "benchmarks/NOTES.md."),
+    "precision": (
+        "Number format of the training steps' forward pass: ``'32'`` float32; ``'bf16'`` bfloat16 autocast "
+        "(matrix products in bfloat16; weights, gradients, losses and optimiser state in float32); "
+        "``'auto'`` bfloat16 where the device computes it natively (CUDA GPUs that support it, CPUs with "
+        "AVX-512 BF16 or AMX), float32 elsewhere. Inference (``transform``, ``predict``) is always float32. "
+        "bfloat16 steps are faster where native but lose a little accuracy (benchmarks/NOTES.md)."),
     "augment": (
         "Shift (up to 10%) and rotate (up to 10°) every training batch of images at random, as DEC-DA does: "
         "``True`` needs images, ``'auto'`` augments images and leaves other data alone, ``False`` never."),
@@ -209,6 +227,22 @@ def _merged(cls, attribute: str) -> dict:
         for key, value in vars(klass).get(attribute, {}).items():
             merged.setdefault(key, value)
     return merged
+
+
+def preset_recipe(cls, preset: str) -> dict:
+    """The parameters ``preset`` sets on estimators of ``cls``: the ``_presets[preset]`` entries of
+    ``cls`` and of its bases, the most derived class's winning (``"default"`` sets none)."""
+    recipe: dict = {}
+    for klass in reversed(cls.__mro__):
+        recipe.update(vars(klass).get("_presets", {}).get(preset, {}))
+    return recipe
+
+
+def preset_changes(estimator) -> dict:
+    """Of ``estimator``'s preset recipe, the parameters still at their ``__init__`` defaults."""
+    defaults = {name: p.default for name, p in inspect.signature(type(estimator).__init__).parameters.items()}
+    return {name: value for name, value in preset_recipe(type(estimator), estimator.preset).items()
+            if type(getattr(estimator, name)) is type(defaults[name]) and getattr(estimator, name) == defaults[name]}
 
 
 def _kind(constraint) -> str:
@@ -245,8 +279,14 @@ def document_parameters(cls):
             continue
         if name not in constraints or name not in docs:
             raise TypeError(f"{cls.__name__}.{name} needs an entry in _parameter_constraints and _parameter_docs")
+        text = docs[name]
+        recipes = {preset: preset_recipe(cls, preset) for preset in PRESETS} if name == "preset" else {}
+        if any(recipes.values()):
+            text += " " + " ".join(
+                f"``'{preset}'``: " + (", ".join(f"{k}={v!r}" for k, v in recipe.items()) if recipe else
+                                       "the defaults") + "." for preset, recipe in recipes.items())
         entries.append(f"{name} : {', '.join(map(_kind, constraints[name]))}, default={parameter.default!r}\n"
-                       + _indented(docs[name]))
+                       + _indented(text))
     sections = ["Parameters\n----------\n" + "\n".join(entries)]
     attributes = _merged(cls, "_attribute_docs")
     if attributes:

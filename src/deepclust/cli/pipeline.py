@@ -35,7 +35,8 @@ PARAMETER_OPTIONS = {
     "latent_dim": "--latent-dim", "hidden_dims": "--hidden-dims", "batch_size": "--batch-size",
     "max_grad_norm": "--max-grad-norm", "checkpoint_dir": "--checkpoint-dir", "deterministic": "--deterministic",
     "augment": "--augment/--no-augment", "autoencoder": "--autoencoder", "architecture": "--architecture",
-    "random_state": "--seed", "device": "--device", "verbose": "--quiet/--verbose",
+    "random_state": "--seed", "device": "--device", "verbose": "--quiet/--verbose", "preset": "--preset",
+    "precision": "--precision",
 }
 
 

@@ -112,6 +112,9 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         "max_grad_norm": "Passed to the ``'n2d'`` candidate, the only one that trains.",
         "checkpoint_dir": "Passed to the ``'n2d'`` candidate, the only one that trains.",
         "deterministic": "Passed to every candidate.",
+        "preset": ("Passed to every candidate: ``'fast'``, ``'default'`` or ``'accurate'`` (what each sets: "
+                   ":class:`~deepclust.N2D`'s ``preset``)."),
+        "precision": "Passed to every candidate (only ``'n2d'`` trains; see :class:`~deepclust.N2D`).",
     }
     _attribute_docs = {
         "labels_": ("ndarray of shape (n_samples,)", "The chosen candidate's cluster of every training sample."),
@@ -128,6 +131,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         self,
         n_clusters: int | str = 10,
         *,
+        preset: str = "default",
         candidates: str | tuple[str, ...] = "auto",
         k_range: tuple[int, int] = (2, 30),
         pretrain_epochs: int | str | None = None,
@@ -139,6 +143,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         augment: bool | str | None = None,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        precision: str = "32",
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         device: str = "auto",
@@ -200,7 +205,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
     def _candidate(self, name: str, seed: int):
         k = self.n_clusters_
         common = dict(input_scaling=input_scaling_for(self), deterministic=self.deterministic, device=self.device,
-                      random_state=seed, verbose=self.verbose)
+                      preset=self.preset, precision=self.precision, random_state=seed, verbose=self.verbose)
         if name == "kmeans":
             return AEKMeans(k, architecture="none", **common)
         if name == "gmm":

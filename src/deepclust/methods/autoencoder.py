@@ -63,9 +63,17 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         "verbose": "0: silent; 1: a progress bar.",
     }
 
+    #: as the clusterers' pretraining (``DeepClusterer``'s presets)
+    _presets = {
+        "fast": {"epochs": 12, "batch_size": 256, "precision": "auto"},
+        "accurate": {"epochs": 100, "batch_size": 256},
+    }
+
     def __init__(
         self,
         latent_dim: int = 10,
+        *,
+        preset: str = "default",
         hidden_dims: tuple[int, ...] | None = None,
         architecture: str = "mlp",
         activation: str = "relu",
@@ -81,6 +89,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         augment: bool | str = False,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        precision: str = "32",
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
@@ -95,6 +104,9 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         """Train on ``X`` (n, d) or images, in memory or a path/memmap read in blocks (see
         :mod:`deepclust.data.source`); sets ``network_``, ``history_``, ``n_iter_``."""
         validate_params(self)
+        if self.preset != "default":
+            return self._fit_with_preset(X)
+        self.preset_params_ = {}
         X = self._check_input(X, reset=True)
         self._fit_scaling(X)
         device = self._device()
@@ -107,6 +119,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
             data = self._training_data(X)
             phase = Phase(
                 max_grad_norm=self.max_grad_norm,
+                precision=self.precision,
                 name="pretrain",
                 step=self._step,
                 parameters=self.network_.parameters(),

@@ -49,6 +49,12 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
 
     #: the pretraining epochs ``pretrain_epochs="auto"`` starts from
     default_pretrain_epochs = 20
+    #: ``fast``: a short pretraining in large batches, bfloat16 where native; ``accurate``: N2D's
+    #: long recipe (100 epochs at batch 256, ``benchmarks/NOTES.md``)
+    _presets = {
+        "fast": {"pretrain_epochs": 12, "batch_size": 256, "precision": "auto"},
+        "accurate": {"pretrain_epochs": 100, "batch_size": 256},
+    }
 
     # --- the public contract -------------------------------------------------------------
     def fit(self, X, y=None):
@@ -59,6 +65,9 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         ``input_block_rows`` rows and shuffled a window at a time
         (:mod:`deepclust.training.data`)."""
         validate_params(self)
+        if self.preset != "default":
+            return self._fit_with_preset(X)
+        self.preset_params_ = {}
         X = self._check_input(X, reset=True)
         self._check_params(X)
         seed = self._seed()
@@ -158,6 +167,7 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
             lr=self.lr,
             input_scaling=input_scaling_for(self),
             max_grad_norm=self.max_grad_norm,
+            precision=self.precision,
             deterministic=self.deterministic,
             checkpoint_dir=self.checkpoint_dir,
             checkpoint_every=self.checkpoint_every,

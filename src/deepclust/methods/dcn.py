@@ -49,6 +49,7 @@ class DCN(DeepClusterer):
         self,
         n_clusters: int = 10,
         *,
+        preset: str = "default",
         alpha: float = 0.5,
         latent_dim: int = 10,
         hidden_dims: tuple[int, ...] | None = None,
@@ -62,6 +63,7 @@ class DCN(DeepClusterer):
         tol: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        precision: str = "32",
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
@@ -102,6 +104,7 @@ class DCN(DeepClusterer):
 
         phase = Phase(
             max_grad_norm=self.max_grad_norm,
+            precision=self.precision,
             name="dcn",
             step=step,
             parameters=network.parameters(),

@@ -61,6 +61,9 @@ class N2D(DeepClusterer):
     """
 
     default_pretrain_epochs = 30
+    #: ``fast`` also self-labels for 2 epochs from 3 mixture starts (the route measured in
+    #: ``benchmarks/NOTES.md``, "time to accuracy")
+    _presets = {"fast": {"epochs": 2, "n_init": 3}}
 
     #: files saved before self-labelling existed hold N2D's own partition
     _params_before_they_existed = {"epochs": 0}
@@ -87,6 +90,7 @@ class N2D(DeepClusterer):
         self,
         n_clusters: int = 10,
         *,
+        preset: str = "default",
         n_neighbors: int = 20,
         min_dist: float = 0.0,
         n_components: int | None = None,
@@ -103,6 +107,7 @@ class N2D(DeepClusterer):
         lr: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        precision: str = "32",
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
@@ -153,6 +158,7 @@ class N2D(DeepClusterer):
 
         phase = Phase(
             max_grad_norm=self.max_grad_norm,
+            precision=self.precision,
             name="n2d_self_label",
             step=step,
             parameters=[*network.encoder.parameters(), *head.parameters()],

@@ -116,6 +116,7 @@ class VaDE(DeepClusterer):
         self,
         n_clusters: int = 10,
         *,
+        preset: str = "default",
         epochs: int = 10,
         cluster_lr: float = 2e-4,
         init: str = "n2d",
@@ -129,6 +130,7 @@ class VaDE(DeepClusterer):
         lr: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
+        precision: str = "32",
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
@@ -208,6 +210,7 @@ class VaDE(DeepClusterer):
 
         phase = Phase(
             max_grad_norm=self.max_grad_norm,
+            precision=self.precision,
             name="vade",
             step=step,
             parameters=[*network.parameters(), *head.parameters(), logits, means, spread],

@@ -1,4 +1,5 @@
-"""Devices and seeding: where tensors live and how runs are made repeatable."""
+"""Devices, precision and seeding: where tensors live, in what number format training computes,
+and how runs are made repeatable."""
 from __future__ import annotations
 
 import contextlib
@@ -30,6 +31,30 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise DeepclustError(f"device {device!r} requested but CUDA is not available here")
     return resolved
+
+
+#: the accepted values of ``precision``
+PRECISIONS = ("auto", "32", "bf16")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU that supports it, or a CPU
+    with AVX-512 BF16 or AMX instructions (elsewhere bfloat16 is emulated, slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype training steps autocast to for ``precision`` on ``device``, ``None`` for float32:
+    ``"32"`` never autocasts, ``"bf16"`` always, ``"auto"`` where :func:`native_bf16`."""
+    if precision not in PRECISIONS:
+        raise DeepclustError(f"unknown precision {precision!r}; use 'auto', '32' or 'bf16'")
+    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
+        return torch.bfloat16
+    return None
 
 
 def draw_seed(random_state) -> int:

@@ -18,6 +18,7 @@ from .callbacks import ProgressBar
 from .checkpoint import PhaseCheckpoint
 from .data import InMemoryData, StreamedData, as_training_data
 from .distributed import all_sum, data_parallel, is_writer, world
+from .engine import autocast_dtype
 
 #: steps between the host's looks at the on-device record of a non-finite loss, by device type:
 #: on a CPU looking costs nothing, so every step is checked before its update; on an accelerator
@@ -45,6 +46,10 @@ class Phase:
     ``state`` names the tensors outside ``modules`` that the phase trains or its hooks keep
     (cluster centres, a target distribution): a checkpoint saves them and restores them in place,
     so hooks must update them in place or through this dict.
+    ``precision`` is the number format of ``step``'s forward computation (the adversary's too):
+    ``"32"`` float32; ``"bf16"`` bfloat16 autocast (matrix products in bfloat16, reductions and
+    losses in float32; weights, gradients and optimiser state stay float32); ``"auto"`` bfloat16
+    where the device computes it natively (:func:`~deepclust.training.engine.native_bf16`).
     """
 
     name: str
@@ -63,6 +68,7 @@ class Phase:
     adversary: Adversary | None = None
     max_grad_norm: float | None = None
     state: dict[str, torch.Tensor] = field(default_factory=dict)
+    precision: str = "32"
 
     @property
     def all_modules(self) -> list[torch.nn.Module]:
@@ -171,6 +177,7 @@ def run_phase(
         if adversary is not None else None
     if world().active:  # every process draws its own augmentations and noise
         torch.manual_seed(torch.initial_seed() + world().rank)
+    dtype = autocast_dtype(phase.precision, data.device)
     batch_size = max(1, min(int(batch_size), data.n))
     batches_per_epoch = data.num_batches(batch_size)
     scheduler = None
@@ -219,13 +226,16 @@ def run_phase(
                 batches += 1
                 bar.advance()
                 if adversary is not None:
-                    _update(adversary_optimizer, adversary_step(batch, index), adversary_totals,
-                            weight, watch, (*where, adversary.name), phase.max_grad_norm)
+                    with _autocast(data.device, dtype):
+                        parts = adversary_step(batch, index)
+                    _update(adversary_optimizer, parts, adversary_totals, weight, watch, (*where, adversary.name),
+                            phase.max_grad_norm)
                     adversary_seen += weight
                     if batches % main_every:
                         continue
-                _update(optimizer, step(batch, index), totals, weight, watch, (*where, "training"),
-                        phase.max_grad_norm)
+                with _autocast(data.device, dtype):
+                    parts = step(batch, index)
+                _update(optimizer, parts, totals, weight, watch, (*where, "training"), phase.max_grad_norm)
                 if scheduler is not None:
                     scheduler.step()
                 step_count += 1
@@ -267,6 +277,11 @@ def run_phase(
         for module in modules:
             module.eval()
     return epochs_run
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` on ``device``'s type for the block; nothing when ``dtype`` is ``None``."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 def _check_checkpointable(name: str, optimizers: list[torch.optim.Optimizer],
@@ -346,4 +361,4 @@ def _update(
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
     for key, value in parts.items():
-        totals[key] = totals.get(key, 0.0) + value.detach() * weight
+        totals[key] = totals.get(key, 0.0) + value.detach().float() * weight

@@ -64,6 +64,15 @@ def fit(
         None, "--architecture", help="Autoencoder: mlp (default) or conv (images only)."
     ),
     out: Path = typer.Option(Path("deepclust-out"), "--out", "-o", help="Output folder."),
+    preset: str | None = typer.Option(
+        None, "--preset",
+        help="fast, default or accurate: a set of settings for that intent (options you give win); see "
+        "help(deepclust.N2D) for what each sets.",
+    ),
+    precision: str | None = typer.Option(
+        None, "--precision",
+        help="Training arithmetic: 32 (float32, the default), bf16, or auto (bf16 where the hardware has it).",
+    ),
     epochs: int | None = typer.Option(
         None, "--epochs", min=0,
         help="Clustering epochs (methods that have them; N2D: self-labelling epochs on images).",
@@ -142,7 +151,7 @@ def fit(
         options = dict(
             epochs=epochs, pretrain_epochs=pretrain_epochs, latent_dim=latent_dim,
             hidden_dims=dims, batch_size=batch_size, random_state=seed, device=device,
-            verbose=verbosity, augment=augment, architecture=architecture,
+            verbose=verbosity, augment=augment, architecture=architecture, preset=preset, precision=precision,
             max_grad_norm=max_grad_norm, deterministic=deterministic or None,
             checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             autoencoder=pipeline.load_autoencoder(autoencoder, device),
