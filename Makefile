@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench bench-real bench-augment bench-n2d bench-n2d-long bench-gan bench-stream bench-big bench-ddp bench-step bench-clustpy bench-report clean
+.PHONY: venv demo test bench bench-real bench-augment bench-n2d bench-n2d-long bench-gan bench-stream bench-big bench-ddp bench-step bench-clustpy bench-report bench-presets gpu-check clean
 
 venv: $(STAMP)
 
@@ -76,6 +76,15 @@ bench-ddp: venv
 bench-report: venv
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python benchmarks/report.py
+
+# N2D's presets on MNIST-70k, end to end in fresh processes (load to labels), three seeds each:
+# time to accuracy of `fast` (about 4 minutes a seed) beside `default` (about 15)
+bench-presets: venv
+	$(BIN)/python benchmarks/presets.py --presets fast default --seeds 0 1 2
+
+# the prepared check for a lent GPU machine (about 8 minutes): benchmarks/results/gpu_check.md
+gpu-check: venv
+	bash benchmarks/gpu_check.sh
 
 # milliseconds per training step by part: Adam for-each vs fused, float32 vs bfloat16 autocast
 bench-step: venv

@@ -52,7 +52,7 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
     #: ``fast``: a short pretraining in large batches, bfloat16 where native; ``accurate``: N2D's
     #: long recipe (100 epochs at batch 256, ``benchmarks/NOTES.md``)
     _presets = {
-        "fast": {"pretrain_epochs": 12, "batch_size": 256, "precision": "auto"},
+        "fast": {"pretrain_epochs": 14, "batch_size": 256, "precision": "auto"},
         "accurate": {"pretrain_epochs": 100, "batch_size": 256},
     }
 

@@ -61,9 +61,9 @@ class N2D(DeepClusterer):
     """
 
     default_pretrain_epochs = 30
-    #: ``fast`` also self-labels for 2 epochs from 3 mixture starts (the route measured in
-    #: ``benchmarks/NOTES.md``, "time to accuracy")
-    _presets = {"fast": {"epochs": 2, "n_init": 3}}
+    #: ``fast`` also fits UMAP and the mixture on 20,000 points and self-labels for 2 epochs
+    #: (``benchmarks/NOTES.md``, "Presets")
+    _presets = {"fast": {"epochs": 2, "manifold_samples": 20_000}}
 
     #: files saved before self-labelling existed hold N2D's own partition
     _params_before_they_existed = {"epochs": 0}
