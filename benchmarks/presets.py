@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from deepclust.files import atomic_write_bytes
+from deepclust.training import resolve_device
+from deepclust.training.engine import native_bf16
 from run import DEFAULT_MNIST, machine
 
 HERE = Path(__file__).resolve().parent
@@ -51,7 +53,9 @@ def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [
         "# N2D's presets on MNIST-70k: time to accuracy", "",
-        f"Machine: {m['processor']}, {m['cpu_count']} cores, torch {m['torch']}, {m['device']}. Command: "
+        f"Machine: {m['processor']}, {m['cpu_count']} cores, torch {m['torch']}, {m['device']} "
+        f"({'with' if result['native_bf16'] else 'without'} native bfloat16, so `auto` trains in "
+        f"{'bfloat16' if result['native_bf16'] else 'float32'}). Command: "
         f"`{result['command']}`, {result['date']}. Each run is a fresh process; seconds are from before "
         "reading MNIST to the labels (numba compiling UMAP included).", "",
         "| preset | precision | seed | ACC | NMI | ARI | pretraining s | end to end s |",
@@ -93,7 +97,8 @@ def main() -> None:
                 raise SystemExit(f"{preset} seed {seed} failed:\n{done.stderr[-3000:]}")
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(runs[-1], flush=True)
-    result = {"runs": runs, "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    result = {"runs": runs, "machine": machine(), "native_bf16": native_bf16(resolve_device("auto")),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "command": "python benchmarks/presets.py " + " ".join(sys.argv[1:])}
     name = "presets" if args.tag is None else f"presets-{args.tag}"
     RESULTS.mkdir(exist_ok=True)

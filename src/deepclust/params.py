@@ -139,7 +139,7 @@ SHARED_CONSTRAINTS = {
     "max_grad_norm": [None, reals(0, None, closed="neither")],
     "deterministic": ["boolean"],
     "preset": [StrOptions(set(PRESETS))],
-    "precision": [StrOptions(set(PRECISIONS))],
+    "precision": [None, StrOptions(set(PRECISIONS))],
     "checkpoint_dir": [None, str, os.PathLike],
     "checkpoint_every": [ints(1)],
     "augment": ["boolean", StrOptions({"auto"})],
@@ -190,12 +190,14 @@ SHARED_DOCS = {
     "checkpoint_every": "Epochs between checkpoints (with ``checkpoint_dir``).",
     "preset": (
         "An intent instead of several settings: ``'fast'``, ``'default'`` or ``'accurate'``. A preset sets the "
-        "parameters named at the end of this entry, each only where it is left at its default (a value you pass "
-        "wins); a clusterer's pretraining epochs replace what ``pretrain_epochs='auto'`` starts from, still "
+        "parameters named at the end of this entry, each only where it is left at its default: a value you pass "
+        "wins, except the default value itself, which counts as left (``precision='32'`` keeps float32 under any "
+        "preset); a clusterer's pretraining epochs replace what ``pretrain_epochs='auto'`` starts from, still "
         "lengthened on small data. ``preset_params_`` records what it set. The measurements behind each are in "
         "benchmarks/NOTES.md."),
     "precision": (
-        "Number format of the training steps' forward pass: ``'32'`` float32; ``'bf16'`` bfloat16 autocast "
+        "Number format of the training steps' forward pass: ``None`` float32 unless ``preset`` sets it; "
+        "``'32'`` float32 always; ``'bf16'`` bfloat16 autocast "
         "(matrix products in bfloat16; weights, gradients, losses and optimiser state in float32); "
         "``'auto'`` bfloat16 where the device computes it natively (CUDA GPUs that support it, CPUs with "
         "AVX-512 BF16 or AMX), float32 elsewhere. Inference (``transform``, ``predict``) is always float32. "

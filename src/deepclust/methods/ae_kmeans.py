@@ -41,7 +41,7 @@ class AEKMeans(DeepClusterer):
         n_init: int = 10,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
-        precision: str = "32",
+        precision: str | None = None,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,

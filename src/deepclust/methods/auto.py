@@ -114,7 +114,8 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         "deterministic": "Passed to every candidate.",
         "preset": ("Passed to every candidate: ``'fast'``, ``'default'`` or ``'accurate'`` (what each sets: "
                    ":class:`~deepclust.N2D`'s ``preset``)."),
-        "precision": "Passed to every candidate (only ``'n2d'`` trains; see :class:`~deepclust.N2D`).",
+        "precision": ("Passed to every candidate (only ``'n2d'`` trains; see :class:`~deepclust.N2D`); ``None``: "
+                      "float32 unless ``preset`` sets it."),
     }
     _attribute_docs = {
         "labels_": ("ndarray of shape (n_samples,)", "The chosen candidate's cluster of every training sample."),
@@ -143,7 +144,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         augment: bool | str | None = None,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
-        precision: str = "32",
+        precision: str | None = None,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         device: str = "auto",

@@ -65,7 +65,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     #: as the clusterers' pretraining (``DeepClusterer``'s presets)
     _presets = {
-        "fast": {"epochs": 12, "batch_size": 256, "precision": "auto"},
+        "fast": {"epochs": 14, "batch_size": 256, "precision": "auto"},
         "accurate": {"epochs": 100, "batch_size": 256},
     }
 
@@ -89,7 +89,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         augment: bool | str = False,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
-        precision: str = "32",
+        precision: str | None = None,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,

@@ -130,7 +130,7 @@ class VaDE(DeepClusterer):
         lr: float = 1e-3,
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
-        precision: str = "32",
+        precision: str | None = None,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,

@@ -47,9 +47,11 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(precision: str | None, device: torch.device) -> torch.dtype | None:
     """The dtype training steps autocast to for ``precision`` on ``device``, ``None`` for float32:
-    ``"32"`` never autocasts, ``"bf16"`` always, ``"auto"`` where :func:`native_bf16`."""
+    ``"32"`` (or ``None``) never autocasts, ``"bf16"`` always, ``"auto"`` where :func:`native_bf16`."""
+    if precision is None:
+        return None
     if precision not in PRECISIONS:
         raise DeepclustError(f"unknown precision {precision!r}; use 'auto', '32' or 'bf16'")
     if precision == "bf16" or (precision == "auto" and native_bf16(device)):

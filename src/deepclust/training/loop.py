@@ -47,7 +47,7 @@ class Phase:
     (cluster centres, a target distribution): a checkpoint saves them and restores them in place,
     so hooks must update them in place or through this dict.
     ``precision`` is the number format of ``step``'s forward computation (the adversary's too):
-    ``"32"`` float32; ``"bf16"`` bfloat16 autocast (matrix products in bfloat16, reductions and
+    ``"32"`` (or ``None``) float32; ``"bf16"`` bfloat16 autocast (matrix products in bfloat16, reductions and
     losses in float32; weights, gradients and optimiser state stay float32); ``"auto"`` bfloat16
     where the device computes it natively (:func:`~deepclust.training.engine.native_bf16`).
     """
@@ -68,7 +68,7 @@ class Phase:
     adversary: Adversary | None = None
     max_grad_norm: float | None = None
     state: dict[str, torch.Tensor] = field(default_factory=dict)
-    precision: str = "32"
+    precision: str | None = "32"
 
     @property
     def all_modules(self) -> list[torch.nn.Module]:

@@ -71,7 +71,8 @@ def fit(
     ),
     precision: str | None = typer.Option(
         None, "--precision",
-        help="Training arithmetic: 32 (float32, the default), bf16, or auto (bf16 where the hardware has it).",
+        help="Training arithmetic: 32 (float32), bf16, or auto (bf16 where the hardware has it); default: "
+        "float32 unless --preset sets it.",
     ),
     epochs: int | None = typer.Option(
         None, "--epochs", min=0,
