@@ -88,7 +88,7 @@ gpu-check: venv
 
 # milliseconds per training step by part: Adam for-each vs fused, float32 vs bfloat16 autocast
 bench-step: venv
-	$(BIN)/python benchmarks/step_time.py
+	$(BIN)/python benchmarks/step_time.py --compile
 
 # ClustPy side by side, in its own environment (never a dependency of deepclust). torchvision is
 # pinned beside torch, or pip swaps in a multi-GB CUDA torch.

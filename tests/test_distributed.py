@@ -134,9 +134,15 @@ def two_nodes(data: list[Path], out: Path, labels: Path | None = None) -> list[s
              "-m", "deepclust", *fit_command(path, out, "--pretrain-epochs", "20", *extra)[3:]],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = []
-    for launcher in launchers:
-        stdout, stderr = launcher.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(launcher.args, launcher.returncode, stdout, stderr))
+    try:
+        for launcher in launchers:  # 13 s alone; a loaded 2-core machine can take several times that
+            stdout, stderr = launcher.communicate(timeout=300)
+            results.append(subprocess.CompletedProcess(launcher.args, launcher.returncode, stdout, stderr))
+    except subprocess.TimeoutExpired:
+        for launcher in launchers:
+            launcher.kill()
+        tails = [launcher.communicate()[1][-1500:] for launcher in launchers]
+        pytest.fail("the two launchers did not finish in 300 s; their stderr:\n" + "\n---\n".join(tails))
     return results
 
 

@@ -118,3 +118,16 @@ def test_the_head_starts_as_the_nearest_centre(digits, autoencoder):
     with torch.no_grad():
         model._init_head(head)
         np.testing.assert_array_equal(head(Z).argmax(1).numpy(), torch.cdist(Z, model._centers).argmin(1).numpy())
+
+
+@pytest.mark.parametrize("search, umap_searches", [("exact", False), ("approximate", True)])
+def test_exact_neighbour_search_hands_umap_its_graph(blobs, monkeypatch, search, umap_searches):
+    import umap.umap_
+
+    X, y = blobs
+    calls = []
+    real = umap.umap_.nearest_neighbors
+    monkeypatch.setattr(umap.umap_, "nearest_neighbors", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = N2D(4, **FAST, neighbor_search=search, random_state=0).fit(X)
+    assert bool(calls) is umap_searches
+    assert cluster_accuracy(y, model.labels_) == 1.0

@@ -1,4 +1,4 @@
-"""Presets (``preset=``) and training precision (``precision=``)."""
+"""Presets (``preset=``), training precision (``precision=``) and compiled steps (``compile=``)."""
 import json
 import subprocess
 import sys
@@ -21,12 +21,12 @@ SMALL = dict(latent_dim=4, hidden_dims=(64,), device="cpu", random_state=0)
 def test_a_preset_sets_only_what_is_left_at_its_default(blobs):
     X, y = blobs
     model = AEKMeans(4, preset="fast", batch_size=100, **SMALL).fit(X)
-    assert model.preset_params_ == {"pretrain_epochs": 14, "precision": "auto"}
+    assert model.preset_params_ == {"pretrain_epochs": 20, "precision": "auto"}
     params = model.get_params()
     assert (params["preset"], params["batch_size"], params["pretrain_epochs"], params["precision"]) == \
         ("fast", 100, "auto", None)  # the parameters themselves are untouched
     assert model.autoencoder_.batch_size == 100 and model.autoencoder_.precision == "auto"
-    # 400 samples at batch 100 are 4 steps an epoch: 14 epochs are lengthened to 500 steps, as "auto" does
+    # 400 samples at batch 100 are 4 steps an epoch: 20 epochs are lengthened to 500 steps, as "auto" does
     assert model.autoencoder_.epochs == 125
     assert cluster_accuracy(y, model.labels_) == 1.0
 
@@ -43,7 +43,7 @@ def test_a_given_pretraining_length_wins_over_the_preset(blobs):
 def test_float32_can_be_kept_under_a_preset(blobs):
     X, _ = blobs
     model = Autoencoder(4, preset="fast", precision="32", hidden_dims=(32,), device="cpu", random_state=0).fit(X)
-    assert model.preset_params_ == {"epochs": 14, "batch_size": 256}
+    assert model.preset_params_ == {"epochs": 20, "batch_size": 256}
 
 
 @pytest.mark.filterwarnings("ignore:pretrain_epochs=5 gives")
@@ -59,14 +59,14 @@ def test_the_default_preset_changes_nothing(blobs):
 def test_the_autoencoder_has_presets_too(blobs):
     X, _ = blobs
     model = Autoencoder(4, preset="fast", hidden_dims=(32,), device="cpu", random_state=0).fit(X)
-    assert model.preset_params_ == {"epochs": 14, "batch_size": 256, "precision": "auto"}
-    assert model.n_iter_ == 14 and model.transform(X).dtype == np.float32
+    assert model.preset_params_ == {"epochs": 20, "batch_size": 256, "precision": "auto"}
+    assert model.n_iter_ == 20 and model.transform(X).dtype == np.float32
 
 
 def test_each_preset_is_documented_with_what_it_sets():
     doc = " ".join(N2D.__doc__.split())
-    assert ("``'fast'``: pretrain_epochs=14, batch_size=256, precision='auto', epochs=2, "
-            "manifold_samples=20000.") in doc
+    assert ("``'fast'``: pretrain_epochs=20, batch_size=256, precision='auto', epochs=2, "
+            "manifold_samples=20000, neighbor_search='exact'.") in doc
     assert "``'accurate'``: pretrain_epochs=100, batch_size=256." in doc
 
 
@@ -155,3 +155,13 @@ def test_the_device_check_runs_dry_on_the_cpu(tmp_path):
         assert row in table, row
     result = json.loads((tmp_path / "gpu_check.json").read_text())
     assert result["dry_run"] is True and all(v > 0 for v in result["results"]["throughput"]["samples_per_s"].values())
+
+
+def test_a_compiled_step_trains_as_the_eager_one(blobs):
+    X, _ = blobs
+    fit = lambda compiled: Autoencoder(4, hidden_dims=(32,), epochs=3, compile=compiled, device="cpu",
+                                       random_state=0).fit(X)
+    eager, compiled = fit(False), fit(True)
+    np.testing.assert_allclose([r["loss"] for r in compiled.history_], [r["loss"] for r in eager.history_],
+                               rtol=1e-4)
+    np.testing.assert_allclose(compiled.transform(X), eager.transform(X), rtol=1e-3, atol=1e-4)

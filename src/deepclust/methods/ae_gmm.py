@@ -49,6 +49,7 @@ class AEGMM(DeepClusterer):
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         precision: str | None = None,
+        compile: bool = False,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,

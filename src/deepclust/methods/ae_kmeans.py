@@ -42,6 +42,7 @@ class AEKMeans(DeepClusterer):
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         precision: str | None = None,
+        compile: bool = False,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,

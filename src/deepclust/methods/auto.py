@@ -116,6 +116,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
                    ":class:`~deepclust.N2D`'s ``preset``)."),
         "precision": ("Passed to every candidate (only ``'n2d'`` trains; see :class:`~deepclust.N2D`); ``None``: "
                       "float32 unless ``preset`` sets it."),
+        "compile": "Passed to every candidate (only ``'n2d'`` trains; see :class:`~deepclust.N2D`).",
     }
     _attribute_docs = {
         "labels_": ("ndarray of shape (n_samples,)", "The chosen candidate's cluster of every training sample."),
@@ -145,6 +146,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         precision: str | None = None,
+        compile: bool = False,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         device: str = "auto",
@@ -206,7 +208,8 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
     def _candidate(self, name: str, seed: int):
         k = self.n_clusters_
         common = dict(input_scaling=input_scaling_for(self), deterministic=self.deterministic, device=self.device,
-                      preset=self.preset, precision=self.precision, random_state=seed, verbose=self.verbose)
+                      preset=self.preset, precision=self.precision, compile=self.compile, random_state=seed,
+                      verbose=self.verbose)
         if name == "kmeans":
             return AEKMeans(k, architecture="none", **common)
         if name == "gmm":

@@ -65,7 +65,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     #: as the clusterers' pretraining (``DeepClusterer``'s presets)
     _presets = {
-        "fast": {"epochs": 14, "batch_size": 256, "precision": "auto"},
+        "fast": {"epochs": 20, "batch_size": 256, "precision": "auto"},
         "accurate": {"epochs": 100, "batch_size": 256},
     }
 
@@ -90,6 +90,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         precision: str | None = None,
+        compile: bool = False,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
@@ -120,6 +121,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
             phase = Phase(
                 max_grad_norm=self.max_grad_norm,
                 precision=self.precision,
+                compile=self.compile,
                 name="pretrain",
                 step=self._step,
                 parameters=self.network_.parameters(),

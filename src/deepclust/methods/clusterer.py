@@ -52,7 +52,7 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
     #: ``fast``: a short pretraining in large batches, bfloat16 where native; ``accurate``: N2D's
     #: long recipe (100 epochs at batch 256, ``benchmarks/NOTES.md``)
     _presets = {
-        "fast": {"pretrain_epochs": 14, "batch_size": 256, "precision": "auto"},
+        "fast": {"pretrain_epochs": 20, "batch_size": 256, "precision": "auto"},
         "accurate": {"pretrain_epochs": 100, "batch_size": 256},
     }
 
@@ -168,6 +168,7 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
             input_scaling=input_scaling_for(self),
             max_grad_norm=self.max_grad_norm,
             precision=self.precision,
+            compile=self.compile,
             deterministic=self.deterministic,
             checkpoint_dir=self.checkpoint_dir,
             checkpoint_every=self.checkpoint_every,

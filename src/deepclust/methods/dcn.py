@@ -64,6 +64,7 @@ class DCN(DeepClusterer):
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         precision: str | None = None,
+        compile: bool = False,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
@@ -105,6 +106,7 @@ class DCN(DeepClusterer):
         phase = Phase(
             max_grad_norm=self.max_grad_norm,
             precision=self.precision,
+            compile=self.compile,
             name="dcn",
             step=step,
             parameters=network.parameters(),

@@ -67,6 +67,7 @@ class DEC(DeepClusterer):
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         precision: str | None = None,
+        compile: bool = False,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
@@ -122,6 +123,7 @@ class DEC(DeepClusterer):
         phase = Phase(
             max_grad_norm=self.max_grad_norm,
             precision=self.precision,
+            compile=self.compile,
             name=type(self).__name__.lower(),
             step=step,
             parameters=[*network.parameters(), centers],
@@ -185,6 +187,7 @@ class IDEC(DEC):
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         precision: str | None = None,
+        compile: bool = False,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from ..base import load_module_state
 from ..cluster import MANIFOLD_SAMPLES, ManifoldPlacement, TensorMixture, umap_gmm
 from ..exceptions import DeepclustError
-from ..params import document_parameters, ints, reals, store_params
+from ..params import StrOptions, document_parameters, ints, reals, store_params
 from ..tensors import expect_tensor
 from ..training import Phase, run_phase
 from ..training.augment import random_shift_rotate
@@ -61,9 +61,9 @@ class N2D(DeepClusterer):
     """
 
     default_pretrain_epochs = 30
-    #: ``fast`` also fits UMAP and the mixture on 20,000 points and self-labels for 2 epochs
-    #: (``benchmarks/NOTES.md``, "Presets")
-    _presets = {"fast": {"epochs": 2, "manifold_samples": 20_000}}
+    #: ``fast`` also fits UMAP and the mixture on 20,000 points with an exact neighbour graph and
+    #: self-labels for 2 epochs (``benchmarks/NOTES.md``, "Presets")
+    _presets = {"fast": {"epochs": 2, "manifold_samples": 20_000, "neighbor_search": "exact"}}
 
     #: files saved before self-labelling existed hold N2D's own partition
     _params_before_they_existed = {"epochs": 0}
@@ -73,6 +73,7 @@ class N2D(DeepClusterer):
         "min_dist": [reals(0)],
         "n_components": [None, ints(1)],
         "manifold_samples": [None, ints(100)],
+        "neighbor_search": [StrOptions({"approximate", "exact"})],
     }
     _parameter_docs = {
         "n_neighbors": "UMAP's neighbourhood size (the published N2D value).",
@@ -80,6 +81,12 @@ class N2D(DeepClusterer):
         "n_components": "Dimensions of the UMAP manifold (``None``: ``n_clusters``).",
         "manifold_samples": ("Points UMAP and the mixture are fitted on, drawn at random when there are more "
                              "(``None``: all); the others are placed by their nearest neighbours among them."),
+        "neighbor_search": ("How UMAP finds each point's ``n_neighbors`` nearest codes: ``'approximate'`` "
+                            "(pynndescent, umap-learn's own) or ``'exact'`` (scikit-learn's ``NearestNeighbors``, "
+                            "a KD-tree for codes of up to 15 dimensions). ``'exact'`` skips compiling pynndescent "
+                            "(tens of seconds in a new process), which makes it the faster on some tens of "
+                            "thousands of low-dimensional codes; its cost grows faster with the number and "
+                            "width of the codes."),
         "n_init": "Mixture starts in the manifold; the best likelihood is kept.",
         "epochs": "Self-labelling epochs on images (0: the published method; skipped for other data).",
         "cluster_lr": "Learning rate of self-labelling (Adam, cosine decay).",
@@ -95,6 +102,7 @@ class N2D(DeepClusterer):
         min_dist: float = 0.0,
         n_components: int | None = None,
         manifold_samples: int | None = MANIFOLD_SAMPLES,
+        neighbor_search: str = "approximate",
         covariance_type: str = "full",
         n_init: int = 10,
         epochs: int = 10,
@@ -108,6 +116,7 @@ class N2D(DeepClusterer):
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         precision: str | None = None,
+        compile: bool = False,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
@@ -131,7 +140,8 @@ class N2D(DeepClusterer):
         rows, E, self._mixture, _ = umap_gmm(
             codes, self.n_clusters, seed, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
             n_components=self.n_components, covariance_type=self.covariance_type, n_init=self.n_init,
-            max_samples=self.manifold_samples, device=Z.device, verbose=self.verbose)
+            max_samples=self.manifold_samples, exact_neighbours=self.neighbor_search == "exact", device=Z.device,
+            verbose=self.verbose)
         self._head = None
         self._placement = ManifoldPlacement(codes[rows], E, self.n_neighbors)
         self._train_labels = self._assign(Z)  # the mixture's, until self-labelling replaces them
@@ -159,6 +169,7 @@ class N2D(DeepClusterer):
         phase = Phase(
             max_grad_norm=self.max_grad_norm,
             precision=self.precision,
+            compile=self.compile,
             name="n2d_self_label",
             step=step,
             parameters=[*network.encoder.parameters(), *head.parameters()],

@@ -131,6 +131,7 @@ class VaDE(DeepClusterer):
         input_scaling: str = "auto",
         max_grad_norm: float | None = None,
         precision: str | None = None,
+        compile: bool = False,
         deterministic: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 1,
@@ -211,6 +212,7 @@ class VaDE(DeepClusterer):
         phase = Phase(
             max_grad_norm=self.max_grad_norm,
             precision=self.precision,
+            compile=self.compile,
             name="vade",
             step=step,
             parameters=[*network.parameters(), *head.parameters(), logits, means, spread],

@@ -109,6 +109,8 @@ class StreamedData(_Data):
 
     def _scaled(self, raw: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(raw.reshape(len(raw), *self.sample_shape))
+        if self.device.type == "cuda":  # from page-locked memory the copy runs beside the GPU's work
+            x = x.pin_memory()
         x = x.to(self.device, non_blocking=True).to(torch.float32)
         return (x - self.offset) / self.scale
 

@@ -50,6 +50,7 @@ class Phase:
     ``"32"`` (or ``None``) float32; ``"bf16"`` bfloat16 autocast (matrix products in bfloat16, reductions and
     losses in float32; weights, gradients and optimiser state stay float32); ``"auto"`` bfloat16
     where the device computes it natively (:func:`~deepclust.training.engine.native_bf16`).
+    ``compile=True`` runs ``step`` (and the adversary's) through ``torch.compile``.
     """
 
     name: str
@@ -69,6 +70,7 @@ class Phase:
     max_grad_norm: float | None = None
     state: dict[str, torch.Tensor] = field(default_factory=dict)
     precision: str | None = "32"
+    compile: bool = False
 
     @property
     def all_modules(self) -> list[torch.nn.Module]:
@@ -175,6 +177,9 @@ def run_phase(
     step = data_parallel(phase.step, phase.modules, parameters, data.device)
     adversary_step = data_parallel(adversary.step, adversary.modules, adversary_parameters, data.device) \
         if adversary is not None else None
+    if phase.compile:
+        step = torch.compile(step)
+        adversary_step = torch.compile(adversary_step) if adversary_step is not None else None
     if world().active:  # every process draws its own augmentations and noise
         torch.manual_seed(torch.initial_seed() + world().rank)
     dtype = autocast_dtype(phase.precision, data.device)
