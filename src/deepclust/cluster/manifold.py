@@ -105,7 +105,8 @@ def status(verbose: int, label: str, text: str) -> Iterator[None]:
 def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20, min_dist: float = 0.0,
              n_components: int | None = None, covariance_type: str = "full", n_init: int = 10,
              max_samples: int | None = MANIFOLD_SAMPLES, exact_neighbours: bool = False,
-             device: torch.device | str = "cpu", verbose: int = 0) -> tuple[np.ndarray, np.ndarray, TensorMixture, np.ndarray]:
+             device: torch.device | str = "cpu",
+             verbose: int = 0) -> tuple[np.ndarray, np.ndarray, TensorMixture, np.ndarray]:
     """N2D's manifold step: UMAP of the codes ``Z`` (n, latent_dim) to ``n_components``
     (default ``n_clusters``) dimensions, then a Gaussian mixture there (best likelihood of
     ``n_init`` starts), both on all rows or ``max_samples`` drawn at random when there are more.
