@@ -100,6 +100,7 @@ $(CLUSTPY_VENV)/.installed:
 
 bench-clustpy: venv $(CLUSTPY_VENV)/.installed
 	$(BIN)/python benchmarks/side_by_side.py --dataset sample
+	$(BIN)/python benchmarks/side_by_side.py --dataset mnist70k --time-to-accuracy
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
