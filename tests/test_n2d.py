@@ -109,6 +109,14 @@ def test_negative_epochs_are_refused(blobs):
         N2D(4, epochs=-1).fit(X)
 
 
+def test_an_unknown_neighbour_search_is_refused(blobs):
+    # a set's order follows the string hashes, which change from process to process
+    with pytest.raises(DeepclustError, match=r"^The 'neighbor_search' parameter of N2D must be a str among "
+                                             r"\{('approximate', 'exact'|'exact', 'approximate')\}\. "
+                                             r"Got 'kd-tree' instead\.$"):
+        N2D(4, neighbor_search="kd-tree").fit(blobs[0])
+
+
 def test_the_head_starts_as_the_nearest_centre(digits, autoencoder):
     """Before any self-labelling step the head reproduces nearest-centre assignment in the code."""
     X, _ = digits

@@ -81,7 +81,8 @@ def test_a_saved_preset_model_loads_and_predicts_alike(blobs, tmp_path):
 
 
 @pytest.mark.parametrize("param, value, accepted", [("preset", "slow", "a str among"),
-                                                    ("precision", "16", "None or a str among")])
+                                                    ("precision", "16", "None or a str among"),
+                                                    ("compile", "maybe", "an instance of 'bool'")])
 def test_unknown_preset_or_precision_is_refused(blobs, param, value, accepted):
     with pytest.raises(InvalidParameter, match=f"^The '{param}' parameter of AEKMeans must be {accepted} .* Got '{value}'"):
         AEKMeans(4, **{param: value}).fit(blobs[0])
