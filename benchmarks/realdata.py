@@ -328,7 +328,8 @@ def main() -> None:
             "machine": _machine(),
             "torch": torch.__version__, "seeds": args.seeds,
             "epochs": "deepclust's defaults: N2D pretrains for pretrain_epochs='auto' (30 epochs at batch 64, "
-                      "more on small data to reach 500 optimiser steps), then 10 self-labelling epochs on images",
+                      "more on small data to reach 500 optimiser steps, 2,000 on images), then 10 self-labelling "
+                      "epochs on images",
             "wall_minutes": (time.perf_counter() - started) / 60,
             **({"merged_run": earlier["meta"]} if earlier else {}),
         }

@@ -30,6 +30,9 @@ from .training.distributed import join, same_everywhere, shard
 
 #: on small data, ``pretrain_epochs="auto"`` lengthens the pretraining to this many optimiser steps
 MIN_PRETRAIN_STEPS = 500
+#: the same floor for images, whose autoencoder needs more steps before its codes separate classes
+#: better than the pixels do (``benchmarks/NOTES.md``, "Small images")
+MIN_IMAGE_PRETRAIN_STEPS = 2000
 
 
 def is_integer(value) -> bool:
@@ -37,13 +40,15 @@ def is_integer(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def resolve_pretrain_epochs(epochs, default: int, n_samples: int, batch_size: int) -> int:
+def resolve_pretrain_epochs(epochs, default: int, n_samples: int, batch_size: int, images: bool = False) -> int:
     """Pretraining epochs for ``n_samples`` at ``batch_size``: ``"auto"`` gives ``default``, or
-    more on small data so that the autoencoder takes at least :data:`MIN_PRETRAIN_STEPS` steps.
-    An integer is used as given, with a warning when it makes fewer steps than that (an
-    autoencoder that short is rarely trained: clusters come out close to chance)."""
+    more on small data so that the autoencoder takes at least :data:`MIN_PRETRAIN_STEPS` steps
+    (:data:`MIN_IMAGE_PRETRAIN_STEPS` on ``images``). An integer is used as given, with a warning
+    when it makes fewer than :data:`MIN_PRETRAIN_STEPS` steps (an autoencoder that short is
+    rarely trained: clusters come out close to chance)."""
     steps_per_epoch = -(-n_samples // int(batch_size))
-    auto = max(default, -(-MIN_PRETRAIN_STEPS // steps_per_epoch))
+    floor = MIN_IMAGE_PRETRAIN_STEPS if images else MIN_PRETRAIN_STEPS
+    auto = max(default, -(-floor // steps_per_epoch))
     if isinstance(epochs, str) and epochs == "auto":
         return auto
     if 0 < epochs * steps_per_epoch < MIN_PRETRAIN_STEPS:

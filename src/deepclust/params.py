@@ -165,8 +165,9 @@ SHARED_DOCS = {
         "features as they are)."),
     "pretrain_epochs": (
         "Autoencoder pretraining epochs. ``'auto'`` uses the method's default (20; N2D 30; DEC and IDEC 60), "
-        "raised on small data so that the autoencoder takes at least 500 optimiser steps: shorter pretraining "
-        "rarely clusters well (see benchmarks/NOTES.md). An explicit value under 500 steps warns."),
+        "raised on small data so that the autoencoder takes at least 500 optimiser steps (2,000 on images): "
+        "shorter pretraining rarely clusters well (see benchmarks/NOTES.md). An explicit value under 500 steps "
+        "warns."),
     "epochs": "Epochs of the method's clustering phase (0: none, the pretrained embedding is clustered as is).",
     "batch_size": "Samples per optimiser step.",
     "lr": "Learning rate of the pretraining (Adam).",

@@ -156,13 +156,15 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         check_n_clusters(self.n_clusters, X.shape[0])
         self._augmenter()  # refuse augment=True on non-image data before any training
 
-    def _autoencoder_params(self, n_samples: int) -> dict:
+    def _autoencoder_params(self, shape: tuple[int, ...]) -> dict:
+        """The new autoencoder's parameters for data of ``shape`` ``(n, *sample_shape)``."""
         return dict(
             latent_dim=self.latent_dim,
             hidden_dims=self.hidden_dims,
             architecture=self.architecture,
             epochs=0 if self.architecture == "none" else resolve_pretrain_epochs(  # no network, nothing to train
-                self.pretrain_epochs, self.default_pretrain_epochs, n_samples, self.batch_size),
+                self.pretrain_epochs, self.default_pretrain_epochs, shape[0], self.batch_size,
+                images=len(shape) in (3, 4)),
             batch_size=self.batch_size,
             lr=self.lr,
             input_scaling=input_scaling_for(self),
@@ -180,7 +182,7 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
     def _get_autoencoder(self, X, seed: int):
         """A fitted autoencoder for ``X``: a private copy of the one passed in, or a new one."""
         if self.autoencoder is None:
-            autoencoder = Autoencoder(**self._autoencoder_params(X.shape[0]), random_state=seed)
+            autoencoder = Autoencoder(**self._autoencoder_params(tuple(X.shape)), random_state=seed)
             autoencoder.input_block_rows = self.input_block_rows  # reads the data as this one does
             return autoencoder.fit(X)
         given = self.autoencoder
