@@ -153,17 +153,17 @@ def test_ae_gmm_without_network_is_a_gaussian_mixture_on_the_features(blobs, tmp
 
 
 def test_pretrain_epochs_auto_gives_enough_steps_and_a_short_choice_is_warned_about():
-    assert resolve_pretrain_epochs("auto", 30, 70_000, 64) == 30
-    assert resolve_pretrain_epochs("auto", 20, 200, 64) == MIN_PRETRAIN_STEPS // 4  # 4 steps an epoch
+    assert resolve_pretrain_epochs("auto", 30, (70_000, 784), 64) == 30
+    assert resolve_pretrain_epochs("auto", 20, (200, 5), 64) == MIN_PRETRAIN_STEPS // 4  # 4 steps an epoch
     # images: 1,797 8x8 digits at batch 64 are 29 steps an epoch, so 2,000 steps take 69 epochs
-    assert resolve_pretrain_epochs("auto", 30, 1797, 64, images=True) == -(-MIN_IMAGE_PRETRAIN_STEPS // 29) == 69
-    assert resolve_pretrain_epochs("auto", 30, 10_000, 64, images=True) == 30  # 4,710 steps already
+    assert resolve_pretrain_epochs("auto", 30, (1797, 8, 8), 64) == -(-MIN_IMAGE_PRETRAIN_STEPS // 29) == 69
+    assert resolve_pretrain_epochs("auto", 30, (10_000, 28, 28), 64) == 30  # 4,710 steps already
     # the estimators pass the data's shape on: the same 1,797 samples as images, then as a table
     assert deepclust.N2D(10)._autoencoder_params((1797, 8, 8))["epochs"] == 69
     assert deepclust.N2D(10)._autoencoder_params((1797, 64))["epochs"] == 30
     with pytest.warns(UserWarning, match=r"pretrain_epochs=5 gives the autoencoder only 145 optimiser steps on "
                                          r"1797 samples \(batch 64\); .* pretrain_epochs='auto' would use 18"):
-        assert resolve_pretrain_epochs(5, 10, 1797, 64) == 5
+        assert resolve_pretrain_epochs(5, 10, (1797, 64), 64) == 5
 
 
 @pytest.mark.parametrize("params, message", [

@@ -40,14 +40,16 @@ def is_integer(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def resolve_pretrain_epochs(epochs, default: int, n_samples: int, batch_size: int, images: bool = False) -> int:
-    """Pretraining epochs for ``n_samples`` at ``batch_size``: ``"auto"`` gives ``default``, or
-    more on small data so that the autoencoder takes at least :data:`MIN_PRETRAIN_STEPS` steps
-    (:data:`MIN_IMAGE_PRETRAIN_STEPS` on ``images``). An integer is used as given, with a warning
-    when it makes fewer than :data:`MIN_PRETRAIN_STEPS` steps (an autoencoder that short is
-    rarely trained: clusters come out close to chance)."""
+def resolve_pretrain_epochs(epochs, default: int, shape: tuple[int, ...], batch_size: int) -> int:
+    """Pretraining epochs for data of ``shape`` ``(n_samples, *sample_shape)`` at ``batch_size``:
+    ``"auto"`` gives ``default``, or more on small data so that the autoencoder takes at least
+    :data:`MIN_PRETRAIN_STEPS` steps (:data:`MIN_IMAGE_PRETRAIN_STEPS` on images, samples shaped
+    ``(h, w)`` or ``(c, h, w)``). An integer is used as given, with a warning when it makes fewer
+    than :data:`MIN_PRETRAIN_STEPS` steps (an autoencoder that short is rarely trained: clusters
+    come out close to chance)."""
+    n_samples = int(shape[0])
     steps_per_epoch = -(-n_samples // int(batch_size))
-    floor = MIN_IMAGE_PRETRAIN_STEPS if images else MIN_PRETRAIN_STEPS
+    floor = MIN_IMAGE_PRETRAIN_STEPS if len(shape) in (3, 4) else MIN_PRETRAIN_STEPS
     auto = max(default, -(-floor // steps_per_epoch))
     if isinstance(epochs, str) and epochs == "auto":
         return auto

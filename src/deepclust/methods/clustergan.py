@@ -192,7 +192,7 @@ class ClusterGAN(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, Tra
             choices = ["none", *(name for name, cls in REGISTRY.items() if issubclass(cls, DeepClusterer))]
             raise DeepclustError(f"init must be one of {choices}, got {self.init!r}")
         pretrain_epochs = resolve_pretrain_epochs(self.pretrain_epochs, DeepClusterer.default_pretrain_epochs,
-                                                  X.shape[0], self.batch_size, images=len(X.shape) in (3, 4))
+                                                  tuple(X.shape), self.batch_size)
         clusterer = REGISTRY[self.init](
             self.n_clusters, pretrain_epochs=pretrain_epochs, latent_dim=self.latent_dim,
             batch_size=self.batch_size, autoencoder=self.autoencoder, device=self.device,
