@@ -77,6 +77,7 @@ def test_a_saved_preset_model_loads_and_predicts_alike(blobs, tmp_path):
     model.save(tmp_path / "m")
     loaded = deepclust.load(tmp_path / "m")
     assert loaded.get_params()["preset"] == "fast"
+    assert loaded.preset_params_ == model.preset_params_ == {"batch_size": 256, "precision": "auto"}
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 

@@ -43,6 +43,8 @@ def load(path, device: str = "auto"):
         params = {**getattr(cls, "_params_before_they_existed", {}), **config["params"], "device": device}
         estimator = cls(**params)
         estimator._restore(tensors, config["fitted"])
+        if "preset_params" in config:
+            estimator.preset_params_ = dict(config["preset_params"])
         if "preprocessing" in config:
             estimator.preprocessing_ = featurizer_from_state(config["preprocessing"], arrays)
     except ModelFileError as exc:

@@ -60,6 +60,7 @@ def _serialise(estimator) -> tuple[bytes, bytes]:
         "class": type(estimator).__name__,
         "params": jsonable(params),
         "fitted": jsonable(estimator._state_fitted()),
+        **({"preset_params": jsonable(estimator.preset_params_)} if hasattr(estimator, "preset_params_") else {}),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
         **({"preprocessing": jsonable(preprocessing)} if preprocessing is not None else {}),
         "versions": {"deepclust": _version("deepclust"), "torch": torch.__version__},
