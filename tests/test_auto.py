@@ -103,13 +103,15 @@ def test_unknown_candidate_is_refused(blobs):
 
 
 def test_api_and_cli_agree_on_a_seed(tmp_path, blobs):
+    """Both sides with a short pretraining (80 optimiser steps where the default takes 500)."""
     X, _ = blobs
     np.save(tmp_path / "X.npy", X[:200])
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", str(tmp_path / "X.npy"), "-k", "4", "--seed", "3", "--quiet", "--out", str(tmp_path / "out")])
+        main(["fit", str(tmp_path / "X.npy"), "-k", "4", "--seed", "3", "--pretrain-epochs", "20", "--quiet",
+              "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 0
     cli_labels = np.loadtxt(tmp_path / "out" / "labels.csv", delimiter=",", skiprows=1, dtype=int)[:, 1]
-    model = AutoClusterer(4, random_state=3).fit(X[:200])
+    model = AutoClusterer(4, pretrain_epochs=20, random_state=3).fit(X[:200])
     np.testing.assert_array_equal(cli_labels, model.labels_)
     selection = json.loads((tmp_path / "out" / "selection.json").read_text())
     assert selection["chosen"] == model.chosen_

@@ -94,7 +94,7 @@ def test_a_killed_process_ends_the_job_with_one_line_and_resume_finishes(blobs_f
     data, labels = blobs_file
     out, checkpoints = tmp_path / "out", tmp_path / "checkpoints"
     tag = uuid.uuid4().hex
-    command = fit_command(data, out, "--labels", str(labels), "--pretrain-epochs", "150", "--batch-size", "16",
+    command = fit_command(data, out, "--labels", str(labels), "--pretrain-epochs", "60", "--batch-size", "16",
                           "--checkpoint-dir", str(checkpoints), "--nproc", "2")
     env = {**os.environ, "DEEPCLUST_TEST_TAG": tag, "DEEPCLUST_COLLECTIVE_TIMEOUT": "20"}
     job = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
@@ -118,7 +118,7 @@ def test_a_killed_process_ends_the_job_with_one_line_and_resume_finishes(blobs_f
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["acc"] >= 0.95
     history = json.loads((out / "model" / "config.json").read_text())["fitted"]["history_"]
-    assert [r["epoch"] for r in history if r["phase"] == "pretrain"] == list(range(1, 151))
+    assert [r["epoch"] for r in history if r["phase"] == "pretrain"] == list(range(1, 61))
 
 
 def two_nodes(data: list[Path], out: Path, labels: Path | None = None) -> list[subprocess.CompletedProcess]:
