@@ -40,6 +40,11 @@ def is_integer(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def is_image_shape(sample_shape: tuple[int, ...]) -> bool:
+    """Whether samples of ``sample_shape`` are images: ``(h, w)`` or ``(c, h, w)``."""
+    return len(sample_shape) in (2, 3)
+
+
 def resolve_pretrain_epochs(epochs, default: int, shape: tuple[int, ...], batch_size: int) -> int:
     """Pretraining epochs for data of ``shape`` ``(n_samples, *sample_shape)`` at ``batch_size``:
     ``"auto"`` gives ``default``, or more on small data so that the autoencoder takes at least
@@ -49,7 +54,7 @@ def resolve_pretrain_epochs(epochs, default: int, shape: tuple[int, ...], batch_
     come out close to chance)."""
     n_samples = int(shape[0])
     steps_per_epoch = -(-n_samples // int(batch_size))
-    floor = MIN_IMAGE_PRETRAIN_STEPS if len(shape) in (3, 4) else MIN_PRETRAIN_STEPS
+    floor = MIN_IMAGE_PRETRAIN_STEPS if is_image_shape(tuple(shape[1:])) else MIN_PRETRAIN_STEPS
     auto = max(default, -(-floor // steps_per_epoch))
     if isinstance(epochs, str) and epochs == "auto":
         return auto
@@ -280,7 +285,7 @@ class TorchEstimator:
 
     def _fitted_on_images(self) -> bool:
         """Whether the samples are images, shaped ``(h, w)`` or ``(c, h, w)``."""
-        return len(self.input_shape_) in (2, 3)
+        return is_image_shape(self.input_shape_)
 
     def _augmenter(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """The batch augmentation ``augment`` asks for, or None.

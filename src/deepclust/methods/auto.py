@@ -10,7 +10,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import check_n_clusters
+from ..base import check_n_clusters, is_image_shape
 from ..cluster import MANIFOLD_SAMPLES, choose_n_clusters
 from ..data.source import sample_rows
 from ..data.validate import check_input, input_scaling_for, table_features
@@ -160,7 +160,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         """Fit every candidate, score their agreement, keep the best; sets ``labels_``."""
         validate_params(self)
         X = check_input(self, X, reset=True)
-        names = self._check_candidates(images=len(self.input_shape_) in (2, 3))
+        names = self._check_candidates(images=is_image_shape(self.input_shape_))
         seed = draw_seed(self.random_state)
         # an int seed reaches every candidate as it is: on images auto is N2D(random_state=seed)
         state = int(self.random_state) if isinstance(self.random_state, (int, np.integer)) else seed
