@@ -54,7 +54,7 @@ def resolve_pretrain_epochs(epochs, default: int, shape: tuple[int, ...], batch_
     come out close to chance)."""
     n_samples = int(shape[0])
     steps_per_epoch = -(-n_samples // int(batch_size))
-    floor = MIN_IMAGE_PRETRAIN_STEPS if is_image_shape(tuple(shape[1:])) else MIN_PRETRAIN_STEPS
+    floor = MIN_IMAGE_PRETRAIN_STEPS if is_image_shape(shape[1:]) else MIN_PRETRAIN_STEPS
     auto = max(default, -(-floor // steps_per_epoch))
     if isinstance(epochs, str) and epochs == "auto":
         return auto
