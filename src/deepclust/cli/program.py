@@ -1,6 +1,8 @@
 """The Typer app with its commands, and :func:`main`, the console entry point."""
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 
 import typer
@@ -28,7 +30,27 @@ app.command()(demo)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the app, printing usage errors as one ``error:`` line too."""
+    """Console entry point: run the app, printing usage errors as one ``error:`` line too.
+
+    A process of a torchrun job ends through :func:`os._exit` once its exit handlers have run and
+    its output is flushed: DistributedDataParallel keeps the gloo process group's threads alive
+    after the group is destroyed, and tearing the interpreter down under them aborts the process
+    now and then (``terminate called without an active exception``) after its work is done."""
+    code = _run(argv)
+    try:
+        worker = world().active
+    except DeepclustError:  # a malformed torchrun environment, already reported
+        worker = False
+    if not worker:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
+    """The app run on ``argv``: its exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["--help"]
@@ -39,8 +61,8 @@ def main(argv: list[str] | None = None) -> None:
                 raise DeepclustError("--nproc starts its own torchrun job; under torchrun leave it out")
         except DeepclustError as exc:
             typer.echo(f"error: {one_line(str(exc))}", err=True)
-            sys.exit(2)
-        sys.exit(launch(nproc, rest))
+            return 2
+        return launch(nproc, rest)
     try:
         code = app(args=args, prog_name="deepclust", standalone_mode=False)
     except usage_error_types() as exc:
@@ -49,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         if ctx is not None:
             hint = f" (see '{ctx.command_path} --help')"
         typer.echo(f"error: {one_line(exc.format_message())}{hint}", err=True)
-        sys.exit(2)
+        return 2
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 130
+    return code if isinstance(code, int) else 0
