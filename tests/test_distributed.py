@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
+from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
 import ddp_worker
 from deepclust import cluster_accuracy
+from deepclust.cli import launch
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 #: the estimators of each 2-process job (two jobs, so that each stays well under a minute)
@@ -87,6 +89,18 @@ def processes_tagged(tag: str) -> dict[int, int]:
         if environ.get("DEEPCLUST_TEST_TAG") == tag and "RANK" in environ:
             found[int(environ["RANK"])] = int(entry.name)
     return found
+
+
+@pytest.mark.parametrize("exits, cause", [
+    ({0: 1, 1: -signal.SIGKILL}, 1),  # the killed process, not its peer that then failed
+    ({0: -signal.SIGTERM, 1: 1}, 1),  # SIGTERM is how the launcher stops the rest
+    ({0: 1, 1: 1}, 0),
+])
+def test_the_launcher_names_the_process_that_caused_the_failure(exits, cause):
+    failures = {rank: ProcessFailure(rank, 1000 + rank, code, "<N/A>") for rank, code in exits.items()}
+    for failure in failures.values():
+        failure.timestamp = 1  # torchrun times them to the second: a tie
+    assert launch._cause(failures) == (cause, failures[cause])
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the ranks' processes through /proc")

@@ -11,10 +11,14 @@ import logging
 import os
 import sys
 import uuid
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..exceptions import DeepclustError
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
 OPTION = "--nproc"
 
@@ -42,6 +46,20 @@ def split_nproc(args: list[str]) -> tuple[int | None, list[str]]:
     return int(value), rest
 
 
+def _cause(failures: dict[int, ProcessFailure]) -> tuple[int, ProcessFailure]:
+    """The failure that stopped the job, of torchrun's ``{rank: ProcessFailure}``: a process
+    killed by a signal first, then one that exited with a status (how a process whose peer died
+    ends), then one stopped by SIGTERM (how the launcher stops the rest); among equals the
+    earliest, then the lowest rank (the launcher times failures to the second, so several often
+    share one)."""
+    def order(rank: int) -> tuple[int, int, int]:
+        failure = failures[rank]
+        kind = 1 if failure.exitcode >= 0 else 2 if failure.signal_name() == "SIGTERM" else 0
+        return kind, failure.timestamp, rank
+    rank = min(failures, key=order)
+    return rank, failures[rank]
+
+
 def launch(nproc: int, args: list[str]) -> int:
     """Run ``deepclust <args>`` in ``nproc`` processes of one torchrun job on this machine; the
     exit status: 0, the workers' own 2 for a user error (which they reported), else 1 with a
@@ -57,7 +75,7 @@ def launch(nproc: int, args: list[str]) -> int:
     try:
         elastic_launch(config, sys.executable)("-m", "deepclust", *args)
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
+        rank, failure = _cause(exc.failures)
         if failure.exitcode == 2:
             return 2
         how = (f"was killed by {failure.signal_name()}" if failure.exitcode < 0 else
