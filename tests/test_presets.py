@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import deepclust
 from deepclust import N2D, AEKMeans, Autoencoder
 from deepclust.metrics import cluster_accuracy
-from deepclust.params import InvalidParameter
+from deepclust.params import InvalidParameter, preset_changes
 from deepclust.training import Phase, engine, run_phase
 from deepclust.training.engine import autocast_dtype
 
@@ -65,9 +65,15 @@ def test_the_autoencoder_has_presets_too(blobs):
 
 def test_each_preset_is_documented_with_what_it_sets():
     doc = " ".join(N2D.__doc__.split())
-    assert ("``'fast'``: pretrain_epochs=20, batch_size=256, precision='auto', epochs=2, "
-            "manifold_samples=20000, neighbor_search='exact'.") in doc
+    assert ("``'fast'``: pretrain_epochs=20, batch_size=128, precision='auto', hidden_dims=(500, 500, 1000), "
+            "epochs=6, manifold_samples=20000, neighbor_search='exact'.") in doc
     assert "``'accurate'``: pretrain_epochs=100, batch_size=256." in doc
+
+
+def test_a_recipes_widths_are_set_on_an_mlp_only():
+    assert preset_changes(N2D(preset="fast"))["hidden_dims"] == (500, 500, 1000)
+    conv = preset_changes(N2D(preset="fast", architecture="conv"))
+    assert "hidden_dims" not in conv and conv["batch_size"] == 128  # the channels stay the conv's own
 
 
 @pytest.mark.filterwarnings("ignore:pretrain_epochs=20 gives")

@@ -195,7 +195,8 @@ SHARED_DOCS = {
         "parameters named at the end of this entry, each only where it is left at its default: a value you pass "
         "wins, except the default value itself, which counts as left (``precision='32'`` keeps float32 under any "
         "preset); a clusterer's pretraining epochs replace what ``pretrain_epochs='auto'`` starts from, still "
-        "lengthened on small data. ``preset_params_`` records what it set. The measurements behind each are in "
+        "lengthened on small data, and a recipe's ``hidden_dims`` are an MLP's widths, not set under another "
+        "``architecture``. ``preset_params_`` records what it set. The measurements behind each are in "
         "benchmarks/NOTES.md."),
     "precision": (
         "Number format of the training steps' forward pass: ``None`` float32 unless ``preset`` sets it; "
@@ -250,7 +251,10 @@ def preset_recipe(cls, preset: str) -> dict:
 def preset_changes(estimator) -> dict:
     """Of ``estimator``'s preset recipe, the parameters still at their ``__init__`` defaults."""
     defaults = {name: p.default for name, p in inspect.signature(type(estimator).__init__).parameters.items()}
-    return {name: value for name, value in preset_recipe(type(estimator), estimator.preset).items()
+    recipe = preset_recipe(type(estimator), estimator.preset)
+    if getattr(estimator, "architecture", "mlp") != "mlp":
+        recipe.pop("hidden_dims", None)  # a recipe's widths are an MLP's
+    return {name: value for name, value in recipe.items()
             if type(getattr(estimator, name)) is type(defaults[name]) and getattr(estimator, name) == defaults[name]}
 
 
