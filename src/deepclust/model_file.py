@@ -125,6 +125,12 @@ def _read_files(path: Path) -> tuple[bytes, bytes]:
 
 
 
+def params_from_config(params: dict) -> dict:
+    """Saved parameters as ``get_params`` gave them: JSON has no tuples, and every sequence
+    parameter (``hidden_dims``, ``k_range``...) is a tuple, so a list comes back as one."""
+    return {name: tuple(value) if isinstance(value, list) else value for name, value in params.items()}
+
+
 def read_model(path, known_classes) -> tuple[dict, dict[str, torch.Tensor], dict[str, np.ndarray]]:
     """``(config, tensors, preprocessing arrays)`` of the model at ``path``, checked: valid JSON of
     this format and version, a class named in ``known_classes``, weights matching the checksum.

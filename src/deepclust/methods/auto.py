@@ -15,7 +15,7 @@ from ..cluster import MANIFOLD_SAMPLES, choose_n_clusters
 from ..data.source import sample_rows
 from ..data.validate import check_input, input_scaling_for, table_features
 from ..exceptions import DeepclustError, ModelFileError
-from ..model_file import save_model
+from ..model_file import params_from_config, save_model
 from ..params import StrOptions, document_parameters, ints, positive_ints, store_params, validate_params
 from ..report import ReportMixin
 from ..tensors import expect_tensor
@@ -315,7 +315,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         cls = _CHOSEN_CLASSES.get(fitted["chosen_class"])
         if cls is None:
             raise ModelFileError(f"unknown chosen pipeline {fitted['chosen_class']!r}")
-        chosen = cls(**{**fitted["chosen_params"], "device": self.device})
+        chosen = cls(**{**params_from_config(fitted["chosen_params"]), "device": self.device})
         prefix = "chosen."
         chosen._restore({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
                         fitted["chosen_fitted"])

@@ -9,7 +9,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import TorchEstimator, is_image_shape, load_module_state
+from ..base import TorchEstimator, load_module_state
 from ..exceptions import DeepclustError
 from ..nn import AutoencoderNet, Reshape, conv_autoencoder, mlp_autoencoder, reconstruction_loss
 from ..params import _ACTIVATIONS, StrOptions, document_parameters, reals, store_params, validate_params
@@ -151,12 +151,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
                 input_shape, int(self.latent_dim), (500, 500, 2000) if hidden is None else hidden, self.activation,
                 self.latent_activation, self.output_activation,
             )
-        if not is_image_shape(input_shape):  # architecture="conv"
-            raise DeepclustError(
-                "architecture='conv' needs images shaped (n, h, w) or (n, c, h, w); "
-                f"got samples of shape {tuple(input_shape)}"
-            )
-        return conv_autoencoder(
+        return conv_autoencoder(  # refuses samples that are not images
             input_shape, int(self.latent_dim), (32, 64, 128) if hidden is None else hidden, self.activation,
             self.output_activation,
         )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from .autoencoder import AutoencoderNet
-from .layers import Reshape
+from .layers import Reshape, image_channels_height_width
 from .mlp import make_activation
 
 
@@ -23,9 +23,7 @@ def conv_autoencoder(
     sizes (e.g. 28 → 14 → 7 → 4 → 7 → 14 → 28) round-trip.
     """
     output_shape = tuple(int(s) for s in input_shape)
-    if len(output_shape) not in (2, 3):
-        raise ValueError(f"conv_autoencoder needs (h, w) or (c, h, w) images, got {input_shape}")
-    c, h, w = (1, *output_shape) if len(output_shape) == 2 else output_shape
+    c, h, w = image_channels_height_width(output_shape)
     sizes = [(h, w)]
     for _ in channels:
         ph, pw = sizes[-1]

@@ -15,21 +15,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..exceptions import DeepclustError
-from .layers import Reshape
+from .layers import Reshape, image_channels_height_width
 from .mlp import build_mlp, make_activation
 
 #: adversarial losses: non-saturating GAN (the article's) and Wasserstein with gradient penalty
 GAN_LOSSES = ("bce", "wgan-gp")
-
-
-def _image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
-    shape = tuple(int(s) for s in shape)
-    if len(shape) not in (2, 3):
-        raise DeepclustError(
-            f"architecture='conv' needs images shaped (h, w) or (c, h, w); got samples of shape {shape}"
-        )
-    return (1, *shape) if len(shape) == 2 else shape
 
 
 def mlp_generator(
@@ -71,7 +61,7 @@ def conv_generator(
     """ClusterGAN's MNIST generator, any image size: FC ``fc_width``-BN-ReLU → FC to
     ``channels[-1]`` maps of size ⌈h/4⌉×⌈w/4⌉ -BN-ReLU → 4×4 stride-2 transposed convolutions
     (BN-ReLU between) up to the image, cropped to ``(h, w)``."""
-    c, h, w = _image_shape(output_shape)
+    c, h, w = image_channels_height_width(output_shape)
     widths = [c, *channels]
     factor = 2 ** len(channels)
     sh, sw = -(-h // factor), -(-w // factor)
@@ -96,7 +86,7 @@ def conv_discriminator(
 ) -> nn.Sequential:
     """ClusterGAN's MNIST discriminator and encoder: 4×4 stride-2 convolutions with
     LeakyReLU(0.2) → FC ``fc_width`` → ``out_features`` raw outputs."""
-    c, h, w = _image_shape(input_shape)
+    c, h, w = image_channels_height_width(input_shape)
     layers: list[nn.Module] = [Reshape(c, h, w)]
     for c_in, c_out in zip([c, *channels[:-1]], channels):
         layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]

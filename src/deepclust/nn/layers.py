@@ -1,8 +1,23 @@
 """Small reusable layers."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
+
+from ..exceptions import DeepclustError
+
+
+def image_channels_height_width(shape: Sequence[int]) -> tuple[int, int, int]:
+    """``(c, h, w)`` of images whose samples are shaped ``(h, w)`` (one channel) or ``(c, h, w)``;
+    anything else is refused, for the convolutional networks that need images."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (2, 3):
+        raise DeepclustError(
+            f"architecture='conv' needs images shaped (h, w) or (c, h, w); got samples of shape {shape}"
+        )
+    return (1, *shape) if len(shape) == 2 else shape
 
 
 class Reshape(nn.Module):
