@@ -82,6 +82,23 @@ def write_tones(root: Path, per_band: int, seed: int) -> None:
             soundfile.write(folder / f"tone{i}.wav", wave.astype(np.float32), 16_000)
 
 
+def write_glides(root: Path, per_kind: int, seed: int) -> None:
+    """Tones gliding up or down between about 400 and 2,000 Hz, 0.3-0.6 s long, at random loudness
+    between random stretches of near-silence, 16 kHz: the same sounds in the opposite order."""
+    rng = np.random.default_rng(seed)
+    for kind in ("up", "down"):
+        folder = root / kind
+        folder.mkdir(parents=True)
+        for i in range(per_kind):
+            low, high = rng.uniform(350, 450), rng.uniform(1800, 2200)
+            start, end = (low, high) if kind == "up" else (high, low)
+            t = np.arange(int(16_000 * rng.uniform(0.3, 0.6))) / 16_000
+            phase = 2 * np.pi * (start * t + (end - start) * t ** 2 / (2 * t[-1]))
+            pad = [0.003 * rng.normal(size=int(16_000 * rng.uniform(0.05, 0.3))) for _ in range(2)]
+            wave = np.concatenate([pad[0], rng.uniform(0.2, 0.8) * np.sin(phase), pad[1]])
+            soundfile.write(folder / f"glide{i}.wav", wave.astype(np.float32), 16_000)
+
+
 def write_shapes(root: Path, per_shape: int, seed: int) -> None:
     """White circles, squares and triangles on black, of mixed image sizes (28-34 px)."""
     rng = np.random.default_rng(seed)
@@ -119,6 +136,7 @@ def data(tmp_path_factory) -> Path:
     (folder / "space" / "latin1.txt").write_bytes("caf\xe9 orbit".encode("latin-1"))
     write_tones(root / "tones", 12, 0)
     (root / "tones" / "band1" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    write_glides(root / "glides", 16, 0)
     write_shapes(root / "shapes", 20, 0)
     (root / "shapes" / "circle" / "broken.png").write_bytes(b"\x89PNG not really")
     return root
@@ -272,6 +290,32 @@ def test_tones_at_three_pitches_give_three_clusters(data, tmp_path):
     assert float(re.search(r"ACC (\d\.\d+)", predicted.stdout).group(1)) >= 0.9
 
 
+def test_segments_pooling_tells_a_rising_glide_from_a_falling_one(data):
+    """The mean and spread of each band over time are the same either way round; the spectrum
+    slice by slice is not."""
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+
+    acc = {}
+    for pooling in ("summary", "segments"):
+        loaded = featurize(data / "glides", audio_pooling=pooling)
+        X = StandardScaler().fit_transform(loaded.X)
+        acc[pooling] = evaluate(loaded.y, KMeans(2, n_init=10, random_state=0).fit_predict(X))["acc"]
+    assert loaded.X.shape == (32, 64 * 6)
+    assert "64 log-mel bands in 6 slices of each file's loud part" in loaded.report[-1]
+    assert acc["segments"] == 1.0 and acc["summary"] < 0.8, acc
+
+
+def test_segments_pooling_is_kept_with_the_model_for_predict(data, tmp_path):
+    out = tmp_path / "out"
+    _, metrics = fit([data / "glides", "-k", "2", "--audio-pooling", "segments"], out, *FAST)
+    assert metrics["acc"] >= 0.9
+    assert deepclust.load(out / "model").preprocessing_.pooling == "segments"
+    predicted = invoke("predict", out / "model", data / "glides", "--out", tmp_path / "pred.csv")
+    assert predicted.exit_code == 0, predicted.stderr
+    assert float(re.search(r"ACC (\d\.\d+)", predicted.stdout).group(1)) >= 0.9
+
+
 def test_shapes_folder_gives_three_clusters_with_the_conv_autoencoder(data, tmp_path):
     out = tmp_path / "out"
     # 200 optimiser steps (60 images at batch 32; "auto" would give images 2,000): enough for 3 shapes
@@ -323,6 +367,7 @@ def test_detect_modality(data, tmp_path):
     (["docs.csv", "--modality", "video"], ["modality must be one of"]),
     (["shapes", "--image-size", "3x"], ["--image-size"]),
     (["docs.csv", "--text-backend", "bert"], ["text backend must be one of"]),
+    (["tones", "--audio-pooling", "words"], ["audio pooling must be one of summary, segments; got 'words'"]),
 ])
 def test_modality_user_errors(data, tmp_path, monkeypatch, args, needles):
     (data / "empty.txt").write_text("\n  \n")

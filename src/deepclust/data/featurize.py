@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepclust.data.audio import AUDIO_SUFFIXES, AudioFeatures
+from deepclust.data.audio import AUDIO_POOLINGS, AUDIO_SUFFIXES, AudioFeatures
 from deepclust.data.readers import (
     ARRAY_SUFFIXES,
     IMAGE_SUFFIXES,
@@ -155,14 +155,18 @@ def featurize(
     text_backend: str = "auto",
     image_size: tuple[int, int] | None = None,
     image_mode: str = "L",
+    audio_pooling: str = "summary",
     max_categories: int = 20,
     progress: bool = False,
 ) -> Featurized:
-    """Read ``path`` and learn its preprocessing; see the module docstring."""
+    """Read ``path`` and learn its preprocessing; see the module docstring. ``audio_pooling``:
+    ``"summary"`` or ``"segments"`` (see :mod:`deepclust.data.audio`)."""
     if modality not in MODALITIES:
         raise DeepclustError(f"modality must be one of {', '.join(MODALITIES)}; got {modality!r}")
     if text_backend not in BACKENDS:
         raise DeepclustError(f"text backend must be one of {', '.join(BACKENDS)}; got {text_backend!r}")
+    if audio_pooling not in AUDIO_POOLINGS:
+        raise DeepclustError(f"audio pooling must be one of {', '.join(AUDIO_POOLINGS)}; got {audio_pooling!r}")
     shown = str(path)
     p = Path(os.fspath(path)).expanduser()
     detected, why = detect_modality(p, text_column)
@@ -197,7 +201,7 @@ def featurize(
     if modality == "audio":
         _require_dir(p, shown, modality)
         _no_label_column(label_column, shown)
-        audio = AudioFeatures()
+        audio = AudioFeatures(audio_pooling)
         X, names, y = _read_audio(audio, p, shown, progress)
         return Featurized(X, y, "audio", shown, audio, names, report + audio.report_)
     if modality == "table":

@@ -60,6 +60,11 @@ def fit(
         None, "--image-size", help="Resize images to WIDTHxHEIGHT (or N for NxN); default: the most common size."
     ),
     image_mode: str = typer.Option("L", "--image-mode", help="Images as L (grayscale) or RGB."),
+    audio_pooling: str = typer.Option(
+        "summary", "--audio-pooling",
+        help="Audio: summary (each band's mean and spread over time: sound types, timbre) or segments "
+        "(the spectrum in 6 slices of the loud part, less the file's mean: spoken words, commands).",
+    ),
     architecture: str | None = typer.Option(
         None, "--architecture", help="Autoencoder: mlp (default) or conv (images only)."
     ),
@@ -161,7 +166,7 @@ def fit(
         dataset = pipeline.load_dataset(
             data, labels, label_column, verbosity, modality=modality, text_column=text_column,
             ignore_columns=parse_list(ignore_columns), text_backend=text_backend,
-            image_size=size, image_mode=image_mode,
+            image_size=size, image_mode=image_mode, audio_pooling=audio_pooling,
         )
         pipeline.adapt_to_data(estimator, dataset, quiet, given=set(params))
         summary = pipeline.run_fit(dataset, estimator, key, out, report=report)
