@@ -14,9 +14,11 @@ For every dataset and seed, in one run:
 - ``-k auto``'s choice of the number of clusters (``deepclust.cluster.choose_n_clusters`` on the same
   features, as ``deepclust fit -k auto`` calls it).
 
-Writes ``results/realdata.json`` (every run) and ``results/realdata.md`` (means ± std over seeds).
+Writes ``results/realdata.json`` (every run) and ``results/realdata.md`` (means ± std over seeds);
+``--preset fast`` (or ``accurate``) passes ``--preset`` to ``deepclust fit`` and writes
+``results/realdata-fast.{json,md}`` instead.
 
-    python benchmarks/realdata.py [--seeds 0 1 2] [--datasets iris wine ...]
+    python benchmarks/realdata.py [--seeds 0 1 2] [--datasets iris wine ...] [--preset fast]
 """
 from __future__ import annotations
 
@@ -41,6 +43,16 @@ CACHE = HERE / "cache" / "real"
 RESULTS = HERE / "results"
 
 TABLES = {"crabs": "group", "glass": "type", "olive": "region", "oils": "class", "scat": "Species", "biopsy": "class"}
+#: what deepclust fit trains under each preset (method auto: only its N2D candidate trains)
+EPOCHS = {
+    "default": "deepclust's defaults: N2D pretrains for pretrain_epochs='auto' (30 epochs at batch 64, more on "
+               "small data to reach 500 optimiser steps, 2,000 on images), then 10 self-labelling epochs on images",
+    "fast": "preset fast: N2D pretrains a (500, 500, 1000) MLP for 20 epochs at batch 128 in bfloat16 where the CPU "
+            "has it (more on small data to reach 500 optimiser steps, 2,000 on images), then 6 self-labelling "
+            "epochs on images",
+    "accurate": "preset accurate: N2D pretrains for 100 epochs at batch 256 (more on small data to reach 500 "
+                "optimiser steps, 2,000 on images), then 10 self-labelling epochs on images",
+}
 #: spoken words: the label; each said by every voice at every speed and pitch
 WORDS = ("red", "green", "blue", "yellow", "horse", "tiger", "rabbit", "monkey")
 VOICES = ("en-gb", "en-us", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp")
@@ -213,17 +225,25 @@ def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
 
+def _stem(preset: str) -> str:
+    return "realdata" if preset == "default" else f"realdata-{preset}"
+
+
 def write_tables(runs: list[dict], meta: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "realdata.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    preset = meta.get("preset", "default")
+    (RESULTS / f"{_stem(preset)}.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    command = "deepclust fit DATA -k K --seed S" + ("" if preset == "default" else f" --preset {preset}")
+    how = "with its defaults" if preset == "default" else "with its other defaults"
     names = list(dict.fromkeys(r["dataset"] for r in runs))
     columns = ["kmeans", "gmm", "umap-gmm", "embed-kmeans", "deepclust"]
     lines = [
-        "# Real-data benchmark: deepclust's default beside the baselines",
+        "# Real-data benchmark: deepclust's default beside the baselines"
+        + ("" if preset == "default" else f", `--preset {preset}`"),
         "",
         f"Commands: {_runs_of(meta)}. Machine: {meta['machine']}; torch {meta['torch']}; seeds "
-        f"{meta['seeds']}; epochs: {meta['epochs']}. deepclust runs `deepclust fit DATA -k K "
-        "--seed S` with its defaults (method auto), inside this process; baselines use the same features "
+        f"{meta['seeds']}; epochs: {meta['epochs']}. deepclust runs `{command}` {how} (method auto), "
+        "inside this process; baselines use the same features "
         "(see benchmarks/realdata.py). ACC is Hungarian-matched; mean ± std over seeds.",
         "",
         "## ACC",
@@ -275,7 +295,7 @@ def write_tables(runs: list[dict], meta: dict) -> None:
         lines.append(f"| {name} | {_mean_std([x['nmi'] for x in d])} | {_mean_std([x['ari'] for x in d])} | "
                      f"{np.mean([x['seconds'] for x in d]):.1f} | {secs} |")
     lines += ["", f"The first UMAP of the run (dataset {names[0]}) includes numba's compilation.", ""]
-    (RESULTS / "realdata.md").write_text("\n".join(lines))
+    (RESULTS / f"{_stem(preset)}.md").write_text("\n".join(lines))
 
 
 def _machine() -> str:
@@ -290,6 +310,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=None)
     parser.add_argument("--merge", action="store_true",
                         help="keep the other datasets' runs of results/realdata.json (rerun only --datasets)")
+    parser.add_argument("--preset", choices=["fast", "default", "accurate"], default="default",
+                        help="deepclust fit's --preset (results/realdata-PRESET.* unless 'default')")
     args = parser.parse_args()
     torch.set_flush_denormal(True)  # before torch's worker threads start, as the CLI does
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -303,8 +325,9 @@ def main() -> None:
         raise SystemExit(f"unknown datasets {unknown}; known: {', '.join(specs)}")
     started = time.perf_counter()
     runs, kept, earlier = [], [], None
-    if args.merge and (RESULTS / "realdata.json").exists():
-        earlier = json.loads((RESULTS / "realdata.json").read_text())
+    stored = RESULTS / f"{_stem(args.preset)}.json"
+    if args.merge and stored.exists():
+        earlier = json.loads(stored.read_text())
         kept = [r for r in earlier["runs"] if r["dataset"] not in chosen]
     for name in chosen:
         spec = specs[name]
@@ -315,8 +338,9 @@ def main() -> None:
             results = {}
             for method, (labels, seconds) in baselines(X, k, seed, spec["modality"]).items():
                 results[method] = {**evaluate(y_index, labels), "seconds": seconds}
-            out = CACHE / "runs" / f"{name}-seed{seed}"
-            results["deepclust"] = run_cli([*spec["cli"], "-k", str(k), "--seed", str(seed)], out)
+            out = CACHE / "runs" / f"{name}-seed{seed}-{args.preset}"
+            preset = [] if args.preset == "default" else ["--preset", args.preset]
+            results["deepclust"] = run_cli([*spec["cli"], "-k", str(k), "--seed", str(seed), *preset], out)
             scaling = "none" if spec["modality"] in ("table", "text") else "auto"
             k_auto, _ = choose_n_clusters(X, (2, 30), seed, input_scaling=scaling)
             runs.append({"dataset": name, "seed": seed, "n": int(len(X)), "k": k, "k_auto": int(k_auto),
@@ -326,10 +350,8 @@ def main() -> None:
         meta = {
             "command": "python benchmarks/realdata.py " + " ".join(sys.argv[1:]),
             "machine": _machine(),
-            "torch": torch.__version__, "seeds": args.seeds,
-            "epochs": "deepclust's defaults: N2D pretrains for pretrain_epochs='auto' (30 epochs at batch 64, "
-                      "more on small data to reach 500 optimiser steps, 2,000 on images), then 10 self-labelling "
-                      "epochs on images",
+            "torch": torch.__version__, "seeds": args.seeds, "preset": args.preset,
+            "epochs": EPOCHS[args.preset],
             "wall_minutes": (time.perf_counter() - started) / 60,
             **({"merged_run": earlier["meta"]} if earlier else {}),
         }

@@ -16,6 +16,9 @@ call to the labels in a fresh process (numba's compilation included): deepclust'
     python benchmarks/side_by_side.py --dataset sample --seed 0
     python benchmarks/side_by_side.py --dataset mnist70k --pretrain-epochs 20 --epochs 10
     python benchmarks/side_by_side.py --dataset mnist70k --time-to-accuracy
+    python benchmarks/side_by_side.py --dataset mnist70k --time-to-accuracy --pretrain-epochs 30
+
+(the last: ClustPy pretrains for 30 epochs; its table is ``results/side_by_side_mnist70k_time_to_accuracy_e30.md``)
 """
 from __future__ import annotations
 
@@ -225,7 +228,9 @@ def main() -> None:
         "machine": machine(),
         "command": "python benchmarks/side_by_side.py " + " ".join(["--dataset", args.dataset, *passed]),
     }
-    out = HERE / "results" / f"side_by_side_{args.dataset}{'_time_to_accuracy' if args.time_to_accuracy else ''}"
+    route = ("_time_to_accuracy" + ("" if args.pretrain_epochs == 20 else f"_e{args.pretrain_epochs}")
+             if args.time_to_accuracy else "")  # ClustPy's route other than its 20 epochs: a table of its own
+    out = HERE / "results" / f"side_by_side_{args.dataset}{route}"
     from deepclust.files import atomic_write_bytes
 
     text = (time_to_accuracy_table if args.time_to_accuracy else table)(runs, info)
