@@ -22,6 +22,7 @@ from .data.validate import check_input, input_scaling_for
 from .exceptions import DeepclustError, ModelFileError
 from .files import jsonable
 from .model_file import save_model
+from .nn.layers import is_image_shape
 from .params import preset_changes
 from .tensors import expect_tensor
 from .training import InMemoryData, Phase, StreamedData, draw_seed, random_shift_rotate, resolve_device
@@ -38,11 +39,6 @@ MIN_IMAGE_PRETRAIN_STEPS = 2000
 def is_integer(value) -> bool:
     """Whether ``value`` is an int or a NumPy integer (``True``/``False`` are not)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def is_image_shape(sample_shape: tuple[int, ...]) -> bool:
-    """Whether samples of ``sample_shape`` are images: ``(h, w)`` or ``(c, h, w)``."""
-    return len(sample_shape) in (2, 3)
 
 
 def resolve_pretrain_epochs(epochs, default: int, shape: tuple[int, ...], batch_size: int) -> int:

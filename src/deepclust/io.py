@@ -11,7 +11,7 @@ from pathlib import Path
 from .data.featurize import featurizer_from_state
 from .exceptions import ModelFileError
 from .methods import LOADABLE
-from .model_file import params_from_config, read_model
+from .model_file import estimator_from_config, params_from_config, read_model
 
 
 def load(path, device: str = "auto"):
@@ -39,10 +39,7 @@ def load(path, device: str = "auto"):
     config, tensors, arrays = read_model(path, LOADABLE)
     try:
         cls = LOADABLE[config["class"]]
-        # a parameter added since the file was written takes the value that it had in effect then
-        params = {**getattr(cls, "_params_before_they_existed", {}), **params_from_config(config["params"]),
-                  "device": device}
-        estimator = cls(**params)
+        estimator = estimator_from_config(cls, config["params"], device)
         estimator._restore(tensors, config["fitted"])
         if "preset_params" in config:
             estimator.preset_params_ = params_from_config(config["preset_params"])

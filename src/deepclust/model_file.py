@@ -123,12 +123,17 @@ def _read_files(path: Path) -> tuple[bytes, bytes]:
         ) from None
 
 
-
-
 def params_from_config(params: dict) -> dict:
     """Saved parameters as ``get_params`` gave them: JSON has no tuples, and every sequence
     parameter (``hidden_dims``, ``k_range``...) is a tuple, so a list comes back as one."""
     return {name: tuple(value) if isinstance(value, list) else value for name, value in params.items()}
+
+
+def estimator_from_config(cls, params: dict, device: str):
+    """An unfitted ``cls`` with the saved ``params``, on ``device``: a parameter added since the
+    file was written takes the value it had in effect then (``cls._params_before_they_existed``),
+    and lists come back as tuples (:func:`params_from_config`)."""
+    return cls(**{**getattr(cls, "_params_before_they_existed", {}), **params_from_config(params), "device": device})
 
 
 def read_model(path, known_classes) -> tuple[dict, dict[str, torch.Tensor], dict[str, np.ndarray]]:

@@ -10,12 +10,13 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import check_n_clusters, is_image_shape
+from ..base import check_n_clusters
 from ..cluster import MANIFOLD_SAMPLES, choose_n_clusters
 from ..data.source import sample_rows
 from ..data.validate import check_input, input_scaling_for, table_features
 from ..exceptions import DeepclustError, ModelFileError
-from ..model_file import params_from_config, save_model
+from ..model_file import estimator_from_config, save_model
+from ..nn.layers import is_image_shape
 from ..params import StrOptions, document_parameters, ints, positive_ints, store_params, validate_params
 from ..report import ReportMixin
 from ..tensors import expect_tensor
@@ -315,7 +316,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         cls = _CHOSEN_CLASSES.get(fitted["chosen_class"])
         if cls is None:
             raise ModelFileError(f"unknown chosen pipeline {fitted['chosen_class']!r}")
-        chosen = cls(**{**params_from_config(fitted["chosen_params"]), "device": self.device})
+        chosen = estimator_from_config(cls, fitted["chosen_params"], self.device)
         prefix = "chosen."
         chosen._restore({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
                         fitted["chosen_fitted"])

@@ -9,11 +9,16 @@ from torch import nn
 from ..exceptions import DeepclustError
 
 
+def is_image_shape(sample_shape: Sequence[int]) -> bool:
+    """Whether samples of ``sample_shape`` are images: ``(h, w)`` or ``(c, h, w)``."""
+    return len(sample_shape) in (2, 3)
+
+
 def image_channels_height_width(shape: Sequence[int]) -> tuple[int, int, int]:
     """``(c, h, w)`` of images whose samples are shaped ``(h, w)`` (one channel) or ``(c, h, w)``;
     anything else is refused, for the convolutional networks that need images."""
     shape = tuple(int(s) for s in shape)
-    if len(shape) not in (2, 3):
+    if not is_image_shape(shape):
         raise DeepclustError(
             f"architecture='conv' needs images shaped (h, w) or (c, h, w); got samples of shape {shape}"
         )
