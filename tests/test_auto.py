@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
+from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 import deepclust
 from deepclust import AEGMM, AutoClusterer, DeepclustError, cluster_accuracy
 from deepclust.base import MIN_IMAGE_PRETRAIN_STEPS, MIN_PRETRAIN_STEPS, resolve_pretrain_epochs
 from deepclust.cli import main
-from deepclust.cluster import choose_n_clusters
+from deepclust.cluster import choose_n_clusters, mixture
 from deepclust.cluster.number import k_candidates
 from deepclust.data.featurize import featurize
 
@@ -152,6 +153,28 @@ def test_ae_gmm_without_network_is_a_gaussian_mixture_on_the_features(blobs, tmp
     assert model.autoencoder_.latent_dim_ == 20 and model.autoencoder_.history_ == []
     model.save(tmp_path / "m")
     np.testing.assert_array_equal(deepclust.load(tmp_path / "m").predict_proba(X), proba)
+
+
+def _table_with_rare_categories() -> np.ndarray:
+    """110 rows: five numeric columns and three standardised one-hot groups with a 5% category,
+    on which scikit-learn's mixture (``reg_covar=1e-6``, float32) finds a singular covariance."""
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 3, 110)
+    one_hot = [np.eye(4)[rng.choice(4, 110, p=[0.5, 0.3, 0.15, 0.05])] for _ in range(3)]
+    X = np.hstack([rng.normal(size=(110, 5)) + 3 * np.eye(5)[groups], *one_hot])
+    return StandardScaler().fit_transform(X).astype(np.float32)
+
+
+def test_a_mixture_with_a_singular_covariance_is_fitted_with_more_regularisation(monkeypatch):
+    X = _table_with_rare_categories()
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):  # the premise
+        GaussianMixture(3, n_init=10, random_state=0).fit(X)
+    model = AEGMM(3, architecture="none", random_state=0).fit(X)
+    assert model.labels_.shape == (110,) and np.isfinite(model.predict_proba(X)).all()
+    monkeypatch.setattr(mixture, "REG_COVARS", (1e-6,))
+    with pytest.raises(DeepclustError, match="^a Gaussian mixture of 3 components could not be fitted: some "
+                       "components' covariance stays singular even with 1e-06 added to its diagonal"):
+        AEGMM(3, architecture="none", random_state=0).fit(X)
 
 
 def test_pretrain_epochs_auto_gives_enough_steps_and_a_short_choice_is_warned_about():

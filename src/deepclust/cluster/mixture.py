@@ -74,6 +74,27 @@ def check_covariance_type(covariance_type) -> None:
 MIXTURE_SAMPLES = 100_000
 
 
+#: the variance added to every covariance's diagonal: scikit-learn's default first, then larger
+#: ones when a component's covariance is singular in float32 (a component none of whose points
+#: has some rare category of a one-hot group, or points that coincide)
+REG_COVARS = (1e-6, 1e-4, 1e-2)
+
+
+def regularised_mixture(E: np.ndarray, n_components: int, **kwargs) -> GaussianMixture:
+    """``GaussianMixture(n_components, **kwargs).fit(E)`` with the first of :data:`REG_COVARS`
+    under which every component's covariance can be inverted."""
+    for reg_covar in REG_COVARS:
+        try:
+            return GaussianMixture(n_components, reg_covar=reg_covar, **kwargs).fit(E)
+        except ValueError as error:
+            if "ill-defined empirical covariance" not in str(error):
+                raise
+    raise DeepclustError(
+        f"a Gaussian mixture of {n_components} components could not be fitted: some components' covariance "
+        f"stays singular even with {REG_COVARS[-1]:g} added to its diagonal (duplicate or collapsed points); "
+        "try fewer clusters")
+
+
 def fit_mixture(E: np.ndarray, n_components: int, seed: int, *, covariance_type: str = "full",
                 n_init: int = 10, device: torch.device | str = "cpu") -> tuple[TensorMixture, np.ndarray]:
     """Fit a Gaussian mixture to ``E`` (n, m), best likelihood of ``n_init`` starts; returns it
@@ -81,11 +102,11 @@ def fit_mixture(E: np.ndarray, n_components: int, seed: int, *, covariance_type:
     :data:`MIXTURE_SAMPLES` points the starts use a random sample of that size and the best one
     is refined by EM on every point."""
     check_covariance_type(covariance_type)
-    gmm = GaussianMixture(n_components, covariance_type=covariance_type, n_init=n_init,
-                          random_state=seed).fit(sample_rows(E, MIXTURE_SAMPLES, seed))
+    gmm = regularised_mixture(sample_rows(E, MIXTURE_SAMPLES, seed), n_components, covariance_type=covariance_type,
+                           n_init=n_init, random_state=seed)
     if len(E) > MIXTURE_SAMPLES:
         gmm = GaussianMixture(n_components, covariance_type=covariance_type, weights_init=gmm.weights_,
-                              means_init=gmm.means_, precisions_init=gmm.precisions_,
+                              means_init=gmm.means_, precisions_init=gmm.precisions_, reg_covar=gmm.reg_covar,
                               random_state=seed).fit(E)
     precisions = gmm.precisions_cholesky_
     if covariance_type == "diag":

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import silhouette_score
-from sklearn.mixture import GaussianMixture
 
 from ..data.scaling import choose_scaling
 from ..exceptions import DeepclustError
 from .manifold import umap_embedding
+from .mixture import regularised_mixture
 
 #: dimensions of the UMAP manifold the numbers of clusters are compared in
 MANIFOLD_DIMS = 10
@@ -53,7 +53,7 @@ def choose_n_clusters(X: np.ndarray, k_range: tuple[int, int], seed: int,
     rng_points = min(E.shape[0], SILHOUETTE_POINTS)
     scores = {}
     for k in ks:
-        labels = GaussianMixture(k, n_init=3, random_state=seed).fit_predict(E)
+        labels = regularised_mixture(E, k, n_init=3, random_state=seed).predict(E)
         if np.unique(labels).size < 2:
             scores[k] = -1.0
             continue

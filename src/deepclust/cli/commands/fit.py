@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from ...data.audio import AudioFeatures
 from ...exceptions import DeepclustError
 from ...training.distributed import is_writer
 from .. import pipeline
@@ -63,7 +64,8 @@ def fit(
     audio_pooling: str = typer.Option(
         "summary", "--audio-pooling",
         help="Audio: summary (each band's mean and spread over time: sound types, timbre) or segments "
-        "(the spectrum in 6 slices of the loud part, less the file's mean: spoken words, commands).",
+        f"(the spectrum in {AudioFeatures.n_segments} slices of the loud part, less the file's mean: spoken words, "
+        "commands).",
     ),
     architecture: str | None = typer.Option(
         None, "--architecture", help="Autoencoder: mlp (default) or conv (images only)."
