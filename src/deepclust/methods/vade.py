@@ -5,12 +5,11 @@ import math
 
 import numpy as np
 import torch
-from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..base import check_draw
-from ..cluster import umap_gmm
+from ..cluster import regularised_mixture, umap_gmm
 from ..nn import reconstruction_loss
 from ..params import StrOptions, document_parameters, store_params
 from ..tensors import expect_tensor
@@ -144,14 +143,11 @@ class VaDE(DeepClusterer):
         store_params(self, locals())
 
     # --- the mixture prior ---------------------------------------------------------------------
-    def _check_params(self, X) -> None:
-        super()._check_params(X)
-
     def _init_clusters(self, Z: torch.Tensor, seed: int) -> None:
         Z_np = Z.cpu().numpy()
         if self.init == "gmm":
-            gmm = GaussianMixture(self.n_clusters, covariance_type=self.covariance_type,
-                                  n_init=self.n_init, random_state=seed).fit(Z_np)
+            gmm = regularised_mixture(Z_np, self.n_clusters, covariance_type=self.covariance_type,
+                                      n_init=self.n_init, random_state=seed)
             weights, means, covariances = gmm.weights_, gmm.means_, gmm.covariances_
         else:
             rows, _, _, labels = umap_gmm(Z_np, self.n_clusters, seed, verbose=self.verbose)
