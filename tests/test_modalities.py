@@ -330,6 +330,47 @@ def test_shapes_folder_gives_three_clusters_with_the_conv_autoencoder(data, tmp_
     assert_png(out / "clusters.png")
 
 
+def _flat_bars(n_per: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened 8x8 8-bit images of a horizontal, a vertical and a diagonal bar, with noise."""
+    rng = np.random.default_rng(seed)
+    patterns = np.zeros((3, 8, 8))
+    patterns[0, 3:5, :] = patterns[1, :, 3:5] = 200
+    patterns[2][np.eye(8, dtype=bool)] = 200
+    y = np.repeat(np.arange(3), n_per)
+    X = np.clip(patterns[y] + rng.integers(0, 40, (len(y), 8, 8)), 0, 255).astype(np.uint8)
+    return X.reshape(len(y), 64), y
+
+
+def test_a_flat_array_of_8_bit_pixels_is_read_as_images(tmp_path):
+    X, y = _flat_bars(20, 0)
+    np.save(tmp_path / "bars.npy", X)
+    read = featurize(tmp_path / "bars.npy")
+    assert read.modality == "images" and read.X.shape == (60, 8, 8)
+    np.testing.assert_array_equal(read.X.reshape(60, 64), X)
+    assert read.report == ["modality: images (a .npy array file, 64 whole numbers from 0 to 239 a row: read as "
+                           "flattened 8x8 grayscale images; --modality array keeps the rows flat)"]
+    assert featurize(tmp_path / "bars.npy", "array").X.shape == (60, 64)
+    for name, flat in {"binary": X > 100, "not square": X[:, :63], "side 7": X[:, :49], "fractions": X / 2.5,
+                       "negative": X.astype(np.int16) - 1, "above 255": X.astype(np.int16) * 2}.items():
+        np.save(tmp_path / "flat.npy", flat)
+        assert featurize(tmp_path / "flat.npy").modality == "array", name
+
+
+def test_flat_images_are_clustered_as_images_and_predicted_from_the_flat_file(tmp_path):
+    X, y = _flat_bars(20, 1)
+    np.save(tmp_path / "bars.npy", X)
+    pd.DataFrame({"label": y}).to_csv(tmp_path / "labels.csv", index=False)
+    out = tmp_path / "out"
+    _, metrics = fit([tmp_path / "bars.npy", "-k", "3", "--labels", tmp_path / "labels.csv"], out, *FAST)
+    assert metrics["acc"] == 1.0
+    model = deepclust.load(out / "model")
+    assert model.input_shape_ == (8, 8) and model.chosen_ == "n2d" and model.best_estimator_.n_iter_ == 10
+    result = invoke("predict", out / "model", tmp_path / "bars.npy", "--out", tmp_path / "predicted.csv")
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "predicted.csv")["cluster"],
+                                  pd.read_csv(out / "labels.csv")["cluster"])
+
+
 def test_audio_folder_of_only_broken_files(tmp_path):
     (tmp_path / "a.wav").write_bytes(b"not audio")
     (tmp_path / "b.flac").write_bytes(b"")

@@ -8,6 +8,7 @@ turns it into a float32 matrix (or image batch). The learned *featurizer* is pla
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,9 @@ from deepclust.data.text import (
 from deepclust.exceptions import DeepclustError
 
 MODALITIES = ("auto", "table", "array", "text", "audio", "images")
+#: a flat array is read as square grayscale images when its width is the square of a side of at
+#: least this many pixels and its values are 8-bit pixels: whole numbers in [0, 255], not only 0 and 1
+MIN_FLAT_IMAGE_SIDE = 8
 #: a table column counts as free text when its values average at least this many words
 FREE_TEXT_WORDS = 3.0
 
@@ -160,7 +164,9 @@ def featurize(
     progress: bool = False,
 ) -> Featurized:
     """Read ``path`` and learn its preprocessing; see the module docstring. ``audio_pooling``:
-    ``"summary"`` or ``"segments"`` (see :mod:`deepclust.data.audio`)."""
+    ``"summary"`` or ``"segments"`` (see :mod:`deepclust.data.audio`). With ``modality="auto"``
+    an array file whose rows are flattened square 8-bit images (:data:`MIN_FLAT_IMAGE_SIDE`)
+    comes back as images ``(n, side, side)``, modality ``"images"``."""
     if modality not in MODALITIES:
         raise DeepclustError(f"modality must be one of {', '.join(MODALITIES)}; got {modality!r}")
     if text_backend not in BACKENDS:
@@ -188,6 +194,11 @@ def featurize(
                     *report, f"read in blocks: {source.n:,} rows, {size / 2**30:.1f} GiB as float32, "
                     "stay in the file"])
         loaded = read_data(p, label_column=label_column)
+        side = _square_pixels(loaded.X) if automatic else None
+        if side is not None:  # flattened 8-bit images: give them their shape, and the image route
+            return Featurized(loaded.X.reshape(-1, side, side), loaded.y, "images", shown, report=[
+                f"modality: images ({why}, {loaded.X.shape[1]} whole numbers from 0 to {loaded.X.max():g} a row: "
+                f"read as flattened {side}x{side} grayscale images; --modality array keeps the rows flat)"])
         return Featurized(loaded.X, loaded.y, "array", shown, report=report,
                           feature_names=loaded.feature_names)
     if modality == "images":
@@ -288,6 +299,16 @@ def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:
 
 # --------------------------------------------------------------------------------------------------
 # helpers
+
+
+def _square_pixels(X: np.ndarray) -> int | None:
+    """The side of the square images ``X`` (n, side²) flattens, if its values are 8-bit pixels
+    (see :data:`MIN_FLAT_IMAGE_SIDE`); else None."""
+    side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
+    if side < MIN_FLAT_IMAGE_SIDE or side * side != X.shape[1]:
+        return None
+    lo, hi = float(X.min()), float(X.max())
+    return side if lo >= 0 and 1 < hi <= 255 and np.array_equal(X, np.round(X)) else None
 
 
 def _require_dir(p: Path, shown: str, modality: str) -> None:
