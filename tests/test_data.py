@@ -401,6 +401,14 @@ def test_table_errors(tmp_path: Path) -> None:
     ragged = write("ragged.csv", "1,2\n3,4,5,6\n")
     with pytest.raises(DeepclustError, match=r"cannot read .*ragged\.csv"):
         read_data(ragged)
+    # a field more than the header: pandas would make the first column the index and shift the rest
+    longer = write("longer.csv", "a,b\n1,2,3\n4,5\n")
+    with pytest.raises(DeepclustError, match=r"longer\.csv: some rows have more fields than the header's 2$"):
+        read_data(longer)
+    european = write("european.csv", "a;b\n6,99;-8,28\n1,5;2,25\n")  # to_csv(sep=";", decimal=",")
+    with pytest.raises(DeepclustError, match=r"european\.csv: some rows have more fields than the header's 1; the "
+                       r"header holds ';': deepclust reads \.csv files as comma-separated"):
+        read_data(european)
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00\x81\x82\x00\x90" * 20)
     with pytest.raises(DeepclustError, match=r"binary\.csv"):
@@ -413,6 +421,14 @@ def test_table_errors(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------------
 # arrays
+
+
+def test_a_separator_at_the_end_of_every_row_is_not_an_index_column(tmp_path: Path) -> None:
+    path = tmp_path / "trailing.csv"
+    path.write_text("a,b\n0.5,5.1,\n-0.5,4.9,\n1.5,3.3,\n")
+    data = read_data(path)
+    assert data.feature_names == ["a", "b"]
+    np.testing.assert_array_equal(data.X, np.array([[0.5, 5.1], [-0.5, 4.9], [1.5, 3.3]], np.float32))
 
 
 def test_npy(tmp_path: Path) -> None:

@@ -198,6 +198,16 @@ def test_table_preprocessing_round_trips_and_refuses_missing_columns():
         table.transform(frame.drop(columns=["age", "plan"]), "new.csv")
 
 
+def test_infinities_in_a_numeric_column_are_treated_as_missing():
+    frame = pd.DataFrame({"a": np.r_[np.inf, np.arange(39) % 7 + 0.5], "b": np.r_[np.arange(39) % 5, -np.inf]})
+    table = TablePreprocessor()
+    X = table.fit_transform(frame)
+    assert np.isfinite(X).all() and table.feature_names_out_ == ["a", "b"]
+    assert "column 'a': 1 values that are not finite numbers treated as missing" in table.report_
+    assert X[0, 0] == X[np.flatnonzero(frame["a"] == frame["a"].iloc[1:].median())[0], 0]  # the median
+    assert np.isfinite(table.transform(frame.iloc[::-1])).all()
+
+
 def test_table_caps_categories_and_keeps_a_column_for_the_rest():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=300), "city": rng.choice([f"c{i}" for i in range(40)], 300)})

@@ -262,10 +262,19 @@ def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
 
 def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bool]:
     has_header = _detect_header(path, shown, sep)
-    df = _read_csv_checked(path, shown, sep=sep, header=0 if has_header else None)
+    # index_col=False: a row with one more field than the header (a separator at the end of
+    # every row) is not read as an index column followed by shifted values
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        df = _read_csv_checked(path, shown, sep=sep, header=0 if has_header else None, index_col=False)
+    longer = any("does not match length of data" in str(w.message) for w in caught)
+    first_line = str(df.columns[0]) if has_header else str(df.iat[0, 0])
+    others = [s for s in (";", "\t", ",", "|") if s != sep and s in first_line]
+    if longer:  # pandas would drop the extra fields
+        hint = (f"; the header holds {others[0]!r}: deepclust reads .csv files as comma-separated and "
+                ".tsv/.tab files as tab-separated" if others else "")
+        raise DeepclustError(f"{shown}: some rows have more fields than the header's {df.shape[1]}{hint}")
     if df.shape[1] == 1 and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
-        first_line = str(df.columns[0]) if has_header else str(df.iat[0, 0])
-        others = [s for s in (";", "\t", ",", "|") if s != sep and s in first_line]
         if others:
             raise DeepclustError(
                 f"{shown}: found a single column whose values contain {others[0]!r}; "

@@ -33,10 +33,12 @@ _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)
 
 
 def _as_numbers(col: pd.Series) -> tuple[pd.Series, int]:
-    """``col`` as float64, non-numbers made missing; also how many present values were not numbers."""
+    """``col`` as float64, non-numbers and infinities made missing; also how many present values
+    were not finite numbers."""
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        return col.astype(np.float64), 0
-    parsed = parse_numbers(col).astype(np.float64)
+        parsed = col.astype(np.float64)
+    else:
+        parsed = parse_numbers(col).astype(np.float64)
     parsed = parsed.where(np.isfinite(parsed))
     return parsed, int((col.notna() & parsed.isna()).sum())
 
@@ -154,7 +156,7 @@ class TablePreprocessor:
                 line += f"; missing values filled with the median in {plain_list(filled, 12)}"
             report.append(line)
         for name, count in (coerced or {}).items():
-            report.append(f"column '{name}': {count} values that are not numbers treated as missing")
+            report.append(f"column '{name}': {count} values that are not finite numbers treated as missing")
         for c in self.categorical_:
             width = len(c["categories"]) + c["has_other"]
             rare = f", rarer values share '{OTHER}'" if c["has_other"] else ""
