@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
@@ -141,6 +142,26 @@ def test_cli_k_auto_needs_method_auto(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == "error: --n-clusters auto needs --method auto (method 'dec' needs a number)\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_architecture_none_is_the_mixture_of_the_features_and_dcn_refuses_it(tmp_path, capsys, blobs):
+    X, y = blobs
+    np.save(tmp_path / "X.npy", X.astype(np.float32))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(tmp_path / "X.npy"), "-k", "4", "--method", "ae-gmm", "--architecture", "none", "--seed", "0",
+              "--quiet", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 0
+    labels = pd.read_csv(tmp_path / "out" / "labels.csv")["cluster"].to_numpy()
+    np.testing.assert_array_equal(labels, AEGMM(4, architecture="none", random_state=0).fit(X).labels_)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(tmp_path / "X.npy"), "-k", "4", "--method", "dcn", "--architecture", "none",
+              "--out", str(tmp_path / "dcn")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 'X.npy'}: DCN trains a network towards its k-means centres, and architecture='none' leaves nothing to train "
+        "(AEKMeans(architecture='none') is k-means on the features)\n")
+    assert not (tmp_path / "dcn").exists()
 
 
 def test_ae_gmm_without_network_is_a_gaussian_mixture_on_the_features(blobs, tmp_path):

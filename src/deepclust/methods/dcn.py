@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..exceptions import DeepclustError
 from ..nn import reconstruction_loss
 from ..params import document_parameters, reals, store_params
 from ..training import Phase, run_phase
@@ -75,6 +76,12 @@ class DCN(DeepClusterer):
         verbose: int = 0,
     ):
         store_params(self, locals())
+
+    def _check_params(self, X) -> None:
+        super()._check_params(X)
+        if self.architecture == "none":
+            raise DeepclustError("DCN trains a network towards its k-means centres, and architecture='none' leaves "
+                                 "nothing to train (AEKMeans(architecture='none') is k-means on the features)")
 
     def _fit_clusters(self, data, generator: torch.Generator) -> int:
         network = self.autoencoder_.network_

@@ -68,7 +68,9 @@ def fit(
         "commands).",
     ),
     architecture: str | None = typer.Option(
-        None, "--architecture", help="Autoencoder: mlp (default) or conv (images only)."
+        None, "--architecture",
+        help="Autoencoder: mlp (default), conv (images only) or none (no network: ae-kmeans is k-means and ae-gmm "
+        "a Gaussian mixture of the scaled features, n2d is UMAP + mixture).",
     ),
     out: Path = typer.Option(Path("deepclust-out"), "--out", "-o", help="Output folder."),
     preset: str | None = typer.Option(
@@ -151,8 +153,8 @@ def fit(
         size = parse_image_size(image_size)
         if image_mode not in ("L", "RGB"):
             raise DeepclustError(f"--image-mode must be L or RGB, got {image_mode!r}")
-        if architecture is not None and architecture not in ("mlp", "conv"):
-            raise DeepclustError(f"--architecture must be mlp or conv, got {architecture!r}")
+        if architecture is not None and architecture not in ("mlp", "conv", "none"):
+            raise DeepclustError(f"--architecture must be mlp, conv or none, got {architecture!r}")
         pipeline.check_device(device)
         check_out_dir(out)
         pipeline.check_checkpoint_dir(checkpoint_dir, resume, quiet)
