@@ -208,6 +208,16 @@ def test_infinities_in_a_numeric_column_are_treated_as_missing():
     assert np.isfinite(table.transform(frame.iloc[::-1])).all()
 
 
+def test_question_marks_in_a_csv_are_missing_values(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60).round(3).astype(object)
+    x[::10] = "?"  # UCI's missing-value marker, in 10% of the rows
+    pd.DataFrame({"x": x, "y": rng.normal(size=60).round(3)}).to_csv(tmp_path / "q.csv", index=False)
+    read = featurize(tmp_path / "q.csv")
+    assert read.X.shape == (60, 2)
+    assert read.report[1] == "numeric, standardised: x, y; missing values filled with the median in x (6)"
+
+
 def test_table_caps_categories_and_keeps_a_column_for_the_rest():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=300), "city": rng.choice([f"c{i}" for i in range(40)], 300)})

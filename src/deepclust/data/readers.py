@@ -263,10 +263,12 @@ def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
 def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bool]:
     has_header = _detect_header(path, shown, sep)
     # index_col=False: a row with one more field than the header (a separator at the end of
-    # every row) is not read as an index column followed by shifted values
+    # every row) is not read as an index column followed by shifted values; a cell of "?" is
+    # missing (UCI's convention), besides pandas' own markers (NA, n/a, null, ...)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
-        df = _read_csv_checked(path, shown, sep=sep, header=0 if has_header else None, index_col=False)
+        df = _read_csv_checked(path, shown, sep=sep, header=0 if has_header else None, index_col=False,
+                               na_values=["?"])
     longer = any("does not match length of data" in str(w.message) for w in caught)
     first_line = str(df.columns[0]) if has_header else str(df.iat[0, 0])
     others = [s for s in (";", "\t", ",", "|") if s != sep and s in first_line]
