@@ -376,6 +376,24 @@ def test_a_flat_array_of_8_bit_pixels_is_read_as_images(tmp_path):
         assert featurize(tmp_path / "flat.npy").modality == "array", name
 
 
+def test_a_table_of_8_bit_pixel_columns_is_read_as_images_and_predicted_from_a_table(tmp_path):
+    X, y = _flat_bars(20, 2)
+    columns = [f"pixel{i}" for i in range(64)]
+    pd.DataFrame(X, columns=columns).assign(label=y).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(X[::-1], columns=columns).to_csv(tmp_path / "test.csv", index=False)
+    read = featurize(tmp_path / "train.csv", label_column="label")
+    assert read.modality == "images" and read.X.shape == (60, 8, 8) and read.y.tolist() == y.tolist()
+    assert read.report[0].startswith("modality: images (a .csv table, 64 whole numbers from 0 to ")
+    assert featurize(tmp_path / "train.csv", "table", label_column="label").X.shape == (60, 64)
+    out = tmp_path / "out"
+    _, metrics = fit([tmp_path / "train.csv", "-k", "3", "--label-column", "label"], out, *FAST)
+    assert metrics["acc"] == 1.0 and deepclust.load(out / "model").input_shape_ == (8, 8)
+    result = invoke("predict", out / "model", tmp_path / "test.csv", "--out", tmp_path / "predicted.csv")
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "predicted.csv")["cluster"],
+                                  pd.read_csv(out / "labels.csv")["cluster"][::-1])
+
+
 def test_flat_images_are_clustered_as_images_and_predicted_from_the_flat_file(tmp_path):
     X, y = _flat_bars(20, 1)
     np.save(tmp_path / "bars.npy", X)

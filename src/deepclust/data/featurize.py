@@ -165,8 +165,8 @@ def featurize(
 ) -> Featurized:
     """Read ``path`` and learn its preprocessing; see the module docstring. ``audio_pooling``:
     ``"summary"`` or ``"segments"`` (see :mod:`deepclust.data.audio`). With ``modality="auto"``
-    an array file whose rows are flattened square 8-bit images (:data:`MIN_FLAT_IMAGE_SIDE`)
-    comes back as images ``(n, side, side)``, modality ``"images"``."""
+    an array file or a table of integer columns whose rows are flattened square 8-bit images
+    (:data:`MIN_FLAT_IMAGE_SIDE`) comes back as images ``(n, side, side)``, modality ``"images"``."""
     if modality not in MODALITIES:
         raise DeepclustError(f"modality must be one of {', '.join(MODALITIES)}; got {modality!r}")
     if text_backend not in BACKENDS:
@@ -194,11 +194,9 @@ def featurize(
                     *report, f"read in blocks: {source.n:,} rows, {size / 2**30:.1f} GiB as float32, "
                     "stay in the file"])
         loaded = read_data(p, label_column=label_column)
-        side = _square_pixels(loaded.X) if automatic else None
-        if side is not None:  # flattened 8-bit images: give them their shape, and the image route
-            return Featurized(loaded.X.reshape(-1, side, side), loaded.y, "images", shown, report=[
-                f"modality: images ({why}, {loaded.X.shape[1]} whole numbers from 0 to {loaded.X.max():g} a row: "
-                f"read as flattened {side}x{side} grayscale images; --modality array keeps the rows flat)"])
+        images = _flat_images(loaded.X, loaded.y, shown, why, "array") if automatic else None
+        if images is not None:
+            return images
         return Featurized(loaded.X, loaded.y, "array", shown, report=report,
                           feature_names=loaded.feature_names)
     if modality == "images":
@@ -224,6 +222,10 @@ def featurize(
             report = [f"modality: text (column '{free_text}' of the table holds free text)"]
             documents = reported(column_documents(df[free_text], y, shown), shown)
             return _featurize_text(documents, shown, free_text, text_backend, report, progress)
+        if automatic and all(pd.api.types.is_integer_dtype(dtype) for dtype in df.dtypes) and not df.isna().any().any():
+            images = _flat_images(df.to_numpy(np.float32), y, shown, why, "table")
+            if images is not None:
+                return images
         table = TablePreprocessor(max_categories)
         X = table.fit_transform(df, shown)
         report += table.report_ + [f"ignored '{c}' (--ignore-columns)" for c in ignored]
@@ -301,14 +303,20 @@ def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:
 # helpers
 
 
-def _square_pixels(X: np.ndarray) -> int | None:
-    """The side of the square images ``X`` (n, side²) flattens, if its values are 8-bit pixels
-    (see :data:`MIN_FLAT_IMAGE_SIDE`); else None."""
+def _flat_images(X: np.ndarray, y, shown: str, why: str, flat: str) -> Featurized | None:
+    """``X`` (n, side²) as images ``(n, side, side)`` if its rows are flattened 8-bit images (see
+    :data:`MIN_FLAT_IMAGE_SIDE`), else None; ``flat`` is the modality that keeps them flat.
+    No featurizer is kept: ``predict`` reads the rows as numbers, and the model takes them as
+    flattened images of its shape."""
     side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
     if side < MIN_FLAT_IMAGE_SIDE or side * side != X.shape[1]:
         return None
-    lo, hi = float(X.min()), float(X.max())
-    return side if lo >= 0 and 1 < hi <= 255 and np.array_equal(X, np.round(X)) else None
+    hi = float(X.max())
+    if float(X.min()) < 0 or not 1 < hi <= 255 or not np.array_equal(X, np.round(X)):
+        return None
+    return Featurized(X.reshape(-1, side, side), y, "images", shown, report=[
+        f"modality: images ({why}, {X.shape[1]} whole numbers from 0 to {hi:g} a row: read as flattened "
+        f"{side}x{side} grayscale images; --modality {flat} keeps the rows flat)"])
 
 
 def _require_dir(p: Path, shown: str, modality: str) -> None:
