@@ -376,34 +376,31 @@ def test_a_flat_array_of_8_bit_pixels_is_read_as_images(tmp_path):
         assert featurize(tmp_path / "flat.npy").modality == "array", name
 
 
-def test_a_table_of_8_bit_pixel_columns_is_read_as_images_and_predicted_from_a_table(tmp_path):
+def test_a_table_of_8_bit_pixel_columns_is_read_as_images(tmp_path):
     X, y = _flat_bars(20, 2)
-    columns = [f"pixel{i}" for i in range(64)]
-    pd.DataFrame(X, columns=columns).assign(label=y).to_csv(tmp_path / "train.csv", index=False)
-    pd.DataFrame(X[::-1], columns=columns).to_csv(tmp_path / "test.csv", index=False)
-    read = featurize(tmp_path / "train.csv", label_column="label")
+    pd.DataFrame(X, columns=[f"pixel{i}" for i in range(64)]).assign(label=y).to_csv(tmp_path / "t.csv", index=False)
+    read = featurize(tmp_path / "t.csv", label_column="label")
     assert read.modality == "images" and read.X.shape == (60, 8, 8) and read.y.tolist() == y.tolist()
     assert read.report[0].startswith("modality: images (a .csv table, 64 whole numbers from 0 to ")
-    assert featurize(tmp_path / "train.csv", "table", label_column="label").X.shape == (60, 64)
-    out = tmp_path / "out"
-    _, metrics = fit([tmp_path / "train.csv", "-k", "3", "--label-column", "label"], out, *FAST)
-    assert metrics["acc"] == 1.0 and deepclust.load(out / "model").input_shape_ == (8, 8)
-    result = invoke("predict", out / "model", tmp_path / "test.csv", "--out", tmp_path / "predicted.csv")
-    assert result.exit_code == 0, result.stderr
-    np.testing.assert_array_equal(pd.read_csv(tmp_path / "predicted.csv")["cluster"],
-                                  pd.read_csv(out / "labels.csv")["cluster"][::-1])
+    assert read.report[0].endswith("--modality table keeps the rows flat)")
+    assert featurize(tmp_path / "t.csv", "table", label_column="label").X.shape == (60, 64)
 
 
-def test_flat_images_are_clustered_as_images_and_predicted_from_the_flat_file(tmp_path):
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_flat_images_are_clustered_as_images_and_predicted_from_flat_rows(tmp_path, suffix):
     X, y = _flat_bars(20, 1)
-    np.save(tmp_path / "bars.npy", X)
+    data = tmp_path / f"bars{suffix}"
+    if suffix == ".npy":
+        np.save(data, X)
+    else:
+        pd.DataFrame(X, columns=[f"pixel{i}" for i in range(64)]).to_csv(data, index=False)
     pd.DataFrame({"label": y}).to_csv(tmp_path / "labels.csv", index=False)
     out = tmp_path / "out"
-    _, metrics = fit([tmp_path / "bars.npy", "-k", "3", "--labels", tmp_path / "labels.csv"], out, *FAST)
+    _, metrics = fit([data, "-k", "3", "--labels", tmp_path / "labels.csv"], out, *FAST)
     assert metrics["acc"] == 1.0
     model = deepclust.load(out / "model")
     assert model.input_shape_ == (8, 8) and model.chosen_ == "n2d" and model.best_estimator_.n_iter_ == 10
-    result = invoke("predict", out / "model", tmp_path / "bars.npy", "--out", tmp_path / "predicted.csv")
+    result = invoke("predict", out / "model", data, "--out", tmp_path / "predicted.csv")
     assert result.exit_code == 0, result.stderr
     np.testing.assert_array_equal(pd.read_csv(tmp_path / "predicted.csv")["cluster"],
                                   pd.read_csv(out / "labels.csv")["cluster"])

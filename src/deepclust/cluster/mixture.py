@@ -102,8 +102,8 @@ def fit_mixture(E: np.ndarray, n_components: int, seed: int, *, covariance_type:
     :data:`MIXTURE_SAMPLES` points the starts use a random sample of that size and the best one
     is refined by EM on every point."""
     check_covariance_type(covariance_type)
-    gmm = regularised_mixture(sample_rows(E, MIXTURE_SAMPLES, seed), n_components, covariance_type=covariance_type,
-                           n_init=n_init, random_state=seed)
+    gmm = regularised_mixture(sample_rows(E, MIXTURE_SAMPLES, seed), n_components,
+                              covariance_type=covariance_type, n_init=n_init, random_state=seed)
     if len(E) > MIXTURE_SAMPLES:
         gmm = GaussianMixture(n_components, covariance_type=covariance_type, weights_init=gmm.weights_,
                               means_init=gmm.means_, precisions_init=gmm.precisions_, reg_covar=gmm.reg_covar,

@@ -44,8 +44,9 @@ from deepclust.data.text import (
 from deepclust.exceptions import DeepclustError
 
 MODALITIES = ("auto", "table", "array", "text", "audio", "images")
-#: a flat array is read as square grayscale images when its width is the square of a side of at
-#: least this many pixels and its values are 8-bit pixels: whole numbers in [0, 255], not only 0 and 1
+#: flat rows (an array file, a table of integer columns) are read as square grayscale images when
+#: their width is the square of a side of at least this many pixels and their values are 8-bit
+#: pixels: whole numbers in [0, 255], not only 0 and 1
 MIN_FLAT_IMAGE_SIDE = 8
 #: a table column counts as free text when its values average at least this many words
 FREE_TEXT_WORDS = 3.0
@@ -222,10 +223,10 @@ def featurize(
             report = [f"modality: text (column '{free_text}' of the table holds free text)"]
             documents = reported(column_documents(df[free_text], y, shown), shown)
             return _featurize_text(documents, shown, free_text, text_backend, report, progress)
-        if automatic and all(pd.api.types.is_integer_dtype(dtype) for dtype in df.dtypes) and not df.isna().any().any():
-            images = _flat_images(df.to_numpy(np.float32), y, shown, why, "table")
-            if images is not None:
-                return images
+        integers = all(pd.api.types.is_integer_dtype(dtype) for dtype in df.dtypes) and not df.isna().any().any()
+        images = _flat_images(df.to_numpy(np.float32), y, shown, why, "table") if automatic and integers else None
+        if images is not None:
+            return images
         table = TablePreprocessor(max_categories)
         X = table.fit_transform(df, shown)
         report += table.report_ + [f"ignored '{c}' (--ignore-columns)" for c in ignored]
