@@ -208,6 +208,19 @@ def test_infinities_in_a_numeric_column_are_treated_as_missing():
     assert np.isfinite(table.transform(frame.iloc[::-1])).all()
 
 
+def test_values_that_are_not_numbers_at_transform_time_are_filled_with_a_warning():
+    frame = pd.DataFrame({"a": np.arange(40) % 7 + 0.5, "b": np.arange(40) % 5 + 0.25})
+    table = TablePreprocessor()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fitting on clean numbers warns of nothing
+        X = table.fit_transform(frame)
+    new = frame.astype(object).assign(a="x")
+    with pytest.warns(UserWarning, match=r"^new\.csv: values that are not finite numbers filled with the training "
+                      r"median in a \(40\)$"):
+        Y = table.transform(new, "new.csv")
+    assert np.unique(Y[:, 0]).size == 1 and np.array_equal(Y[:, 1], X[:, 1])
+
+
 def test_question_marks_in_a_csv_are_missing_values(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=60).round(3).astype(object)

@@ -17,6 +17,7 @@ model stores it as JSON and arrays and ``transform`` reapplies it to new rows wi
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -167,7 +168,17 @@ class TablePreprocessor:
 
     # --- applying --------------------------------------------------------------------------
     def transform(self, df: pd.DataFrame, source: str = "the table") -> np.ndarray:
-        """float32 array (n, len(feature_names_out_)); the columns are matched by name."""
+        """float32 array (n, len(feature_names_out_)); the columns are matched by name. Values of a
+        numeric column that are not finite numbers get the training median, with a warning."""
+        X, coerced = self._apply(df, source)
+        if coerced:
+            counts = plain_list([f"{name} ({count})" for name, count in coerced.items()], 12)
+            warnings.warn(f"{source}: values that are not finite numbers filled with the training median in {counts}",
+                          stacklevel=2)
+        return X
+
+    def _apply(self, df: pd.DataFrame, source: str) -> tuple[np.ndarray, dict[str, int]]:
+        """(``transform``'s array, per numeric column the present values that were not finite numbers)."""
         df = df.rename(columns=str)
         needed = [c["name"] for c in (*self.numeric_, *self.categorical_)]
         absent = [c for c in needed if c not in df.columns]
@@ -176,9 +187,11 @@ class TablePreprocessor:
                 f"{source}: missing {'column' if len(absent) == 1 else 'columns'} "
                 f"{quote_list(absent, 12)} that the model was fitted on"
             )
-        blocks = []
+        blocks, coerced = [], {}
         if self.numeric_:
-            values = np.column_stack([_as_numbers(df[c["name"]])[0].to_numpy() for c in self.numeric_])
+            parsed = {c["name"]: _as_numbers(df[c["name"]]) for c in self.numeric_}
+            coerced = {name: count for name, (_, count) in parsed.items() if count}
+            values = np.column_stack([numbers.to_numpy() for numbers, _ in parsed.values()])
             fill = np.array([c["fill"] for c in self.numeric_])
             mean = np.array([c["mean"] for c in self.numeric_])
             scale = np.array([c["scale"] for c in self.numeric_])
@@ -193,10 +206,10 @@ class TablePreprocessor:
             if c["has_other"]:  # unseen values go where the rare ones went
                 onehot[~known, -1] = 1.0
             blocks.append(onehot)
-        return np.hstack(blocks).astype(np.float32)
+        return np.hstack(blocks).astype(np.float32), coerced
 
     def fit_transform(self, df: pd.DataFrame, source: str = "the table") -> np.ndarray:
-        return self.fit(df, source).transform(df, source)
+        return self.fit(df, source)._apply(df, source)[0]  # fit's report_ names the coerced values
 
     # --- persistence -----------------------------------------------------------------------
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
