@@ -224,7 +224,7 @@ def featurize(
             documents = reported(column_documents(df[free_text], y, shown), shown)
             return _featurize_text(documents, shown, free_text, text_backend, report, progress)
         integers = all(pd.api.types.is_integer_dtype(dtype) for dtype in df.dtypes) and not df.isna().any().any()
-        images = _flat_images(df.to_numpy(np.float32), y, shown, why, "table") if automatic and integers else None
+        images = _flat_images(df, y, shown, why, "table") if automatic and integers else None
         if images is not None:
             return images
         table = TablePreprocessor(max_categories)
@@ -304,14 +304,15 @@ def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:
 # helpers
 
 
-def _flat_images(X: np.ndarray, y, shown: str, why: str, flat: str) -> Featurized | None:
-    """``X`` (n, side²) as images ``(n, side, side)`` if its rows are flattened 8-bit images (see
-    :data:`MIN_FLAT_IMAGE_SIDE`), else None; ``flat`` is the modality that keeps them flat.
-    No featurizer is kept: ``predict`` reads the rows as numbers, and the model takes them as
-    flattened images of its shape."""
-    side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
-    if side < MIN_FLAT_IMAGE_SIDE or side * side != X.shape[1]:
+def _flat_images(rows: np.ndarray | pd.DataFrame, y, shown: str, why: str, flat: str) -> Featurized | None:
+    """``rows`` (n, side²) as float32 images ``(n, side, side)`` if they are flattened 8-bit images
+    (see :data:`MIN_FLAT_IMAGE_SIDE`), else None; ``flat`` is the modality that keeps them flat.
+    Only rows of a square width are converted. No featurizer is kept: ``predict`` reads the rows
+    as numbers, and the model takes them as flattened images of its shape."""
+    side = math.isqrt(rows.shape[1]) if rows.ndim == 2 else 0
+    if side < MIN_FLAT_IMAGE_SIDE or side * side != rows.shape[1]:
         return None
+    X = np.asarray(rows, np.float32)
     hi = float(X.max())
     if float(X.min()) < 0 or not 1 < hi <= 255 or not np.array_equal(X, np.round(X)):
         return None
