@@ -20,6 +20,7 @@ import deepclust
 from deepclust import DeepclustError, ModelFileError, evaluate
 from deepclust.data import text as text_module
 from deepclust.data.featurize import apply_featurizer, detect_modality, featurize
+from deepclust.data.readers import parse_numbers
 from deepclust.data.tables import TablePreprocessor
 from test_cli import assert_png, assert_user_error, invoke
 
@@ -208,6 +209,22 @@ def test_infinities_in_a_numeric_column_are_treated_as_missing():
     assert np.isfinite(table.transform(frame.iloc[::-1])).all()
 
 
+def test_values_near_the_largest_float_standardise_without_overflow():
+    from deepclust.report.samples import distinguishing_features
+
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=50)
+    frame = pd.DataFrame({"huge": small * 1e300, "tiny": small * 1e-300, "plain": small})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow in the squares of a variance
+        X = TablePreprocessor().fit_transform(frame)
+        features = distinguishing_features(frame, (small > 0).astype(int))
+    expected = (small - small.mean()) / small.std()
+    assert np.allclose(X, expected[:, None], atol=1e-6)
+    huge = next(f for f in features[1] if f["feature"] == "huge")
+    assert huge["overall"] == f"{small.mean() * 1e300:.4g}" and huge["score"] > 0.5
+
+
 def test_values_that_are_not_numbers_at_transform_time_are_filled_with_a_warning():
     frame = pd.DataFrame({"a": np.arange(40) % 7 + 0.5, "b": np.arange(40) % 5 + 0.25})
     table = TablePreprocessor()
@@ -229,6 +246,26 @@ def test_question_marks_in_a_csv_are_missing_values(tmp_path):
     read = featurize(tmp_path / "q.csv")
     assert read.X.shape == (60, 2)
     assert read.report[1] == "numeric, standardised: x, y; missing values filled with the median in x (6)"
+
+
+def test_numbers_written_with_currency_thousands_and_percent_signs_are_numbers(tmp_path):
+    rng = np.random.default_rng(0)
+    price = rng.uniform(500, 5000, 60).round(2)
+    share = rng.uniform(0, 100, 60).round(1)
+    frame = pd.DataFrame({"price": [f"${p:,.2f}" for p in price], "share": [f"{s}%" for s in share],
+                          "count": [f"{int(c):,}" for c in rng.integers(1000, 90000, 60)]})
+    frame.to_csv(tmp_path / "money.csv", index=False)
+    read = featurize(tmp_path / "money.csv")
+    assert read.report[1] == "numeric, standardised: price, share, count"
+    X = read.X
+    assert np.allclose(X[:, 0], (price - price.mean()) / price.std(), atol=1e-5)
+    assert np.allclose(X[:, 1], (share - share.mean()) / share.std(), atol=1e-5)
+    assert parse_numbers(pd.Series(["-€ 3,000.5", "+$12", "12 %", "-12,345,678.9", "x"])).tolist()[:4] == [
+        -3000.5, 12.0, 12.0, -12345678.9]
+    # a column with a decimal comma keeps its commas: "1,250" is not read as 1250 beside "2,5" or "0,250"
+    assert parse_numbers(pd.Series(["1,250", "2,5", "7"])).tolist()[2] == 7.0
+    assert parse_numbers(pd.Series(["1,250", "2,5", "1,2,3", "x"])).isna().all()
+    assert parse_numbers(pd.Series(["1,250", "0,250"])).isna().all()
 
 
 def test_table_caps_categories_and_keeps_a_column_for_the_rest():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tokenize
 import warnings
 import zipfile
@@ -382,12 +383,36 @@ def _table_to_loaded(
     )
 
 
+#: a currency symbol before a number, after an optional sign ("$12", "-€ 3.50")
+_CURRENCY = re.compile(r"^([-+]?)\s*[$€£¥]\s*")
+#: a percent sign after a number ("45.2%", "12 %")
+_PERCENT = re.compile(r"\s*%$")
+#: a number with commas between groups of three digits ("1,234", "-12,345,678.9")
+_THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?")
+
+
 def parse_numbers(col: pd.Series) -> pd.Series:
-    """Each cell of ``col`` read as a number; missing where it is missing or not a number."""
+    """Each cell of ``col`` read as a number; missing where it is missing or not a number.
+
+    Numbers as spreadsheets and reports write them are read too: a currency symbol before them
+    (``$``, ``€``, ``£``, ``¥``), a percent sign after them (``45.2%`` is 45.2, the number as
+    written), and commas between groups of three digits (``1,234.5``). Commas are taken for
+    thousands only when every comma of the column stands so: a column holding ``2,5`` writes
+    decimal commas, and none of its commas is removed."""
     try:
-        return pd.to_numeric(col.astype(str).where(col.notna()), errors="coerce")
+        text = col.astype(str).where(col.notna())
+        values = pd.to_numeric(text, errors="coerce")
     except (TypeError, ValueError):  # nested values (lists, dicts) in parquet
         return pd.Series(np.nan, index=col.index)
+    failed = text.notna() & values.isna()
+    if failed.any():
+        cells = text[failed].str.strip().str.replace(_CURRENCY, r"\1", regex=True)
+        cells = cells.str.replace(_PERCENT, "", regex=True)
+        commas = cells.str.contains(",", regex=False)
+        if not (commas & ~cells.str.fullmatch(_THOUSANDS)).any():
+            cells = cells.str.replace(",", "", regex=False)
+        values[failed] = pd.to_numeric(cells, errors="coerce")
+    return values
 
 
 def _check_numeric_columns(df: pd.DataFrame, shown: str, has_header: bool) -> pd.DataFrame:

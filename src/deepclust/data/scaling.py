@@ -10,6 +10,13 @@ from ..exceptions import DeepclustError
 INPUT_SCALINGS = ("auto", "standard", "minmax", "max", "none")
 
 
+def power_of_two_unit(values: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """A power of two near the largest magnitude of ``values`` (along ``axis``; NaNs ignored; 1
+    where every value is 0). Dividing by it is exact, and the squares that a variance sums then
+    neither overflow (values near 1e300) nor underflow."""
+    return np.ldexp(1.0, np.frexp(np.nanmax(np.abs(values), axis=axis))[1])
+
+
 class ScalingStatistics:
     """What every scaling needs, gathered block by block in one pass: per-feature minimum,
     maximum, mean and variance (Chan et al.'s pairwise update, in float64), and whether every

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from deepclust.data.readers import parse_numbers, plain_list, quote_list
+from deepclust.data.scaling import power_of_two_unit
 from deepclust.exceptions import DeepclustError
 
 MISSING = "(missing)"
@@ -118,11 +119,13 @@ class TablePreprocessor:
         if numeric:
             frame = pd.DataFrame(numeric)
             filled = SimpleImputer(strategy="median").fit(frame)
-            scaler = StandardScaler().fit(filled.transform(frame))
+            values = filled.transform(frame)
+            unit = power_of_two_unit(values, axis=0)
+            scaler = StandardScaler().fit(values / unit)
             for i, name in enumerate(frame.columns):
                 self.numeric_.append({
                     "name": name, "fill": float(filled.statistics_[i]),
-                    "mean": float(scaler.mean_[i]), "scale": float(scaler.scale_[i]),
+                    "mean": float(scaler.mean_[i] * unit[i]), "scale": float(scaler.scale_[i] * unit[i]),
                 })
         self.categorical_: list[dict[str, Any]] = []
         if categorical:

@@ -13,6 +13,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from ..data.readers import parse_numbers
+from ..data.scaling import power_of_two_unit
 from ..exceptions import DeepclustError
 from ..plotting import as_image_stack
 
@@ -108,16 +110,18 @@ def distinguishing_features(table: pd.DataFrame, labels: np.ndarray, per_cluster
     found: dict[int, list[dict]] = {int(c): [] for c in clusters}
     for name in table.columns:
         column = table[name]
-        numeric = pd.to_numeric(column, errors="coerce") if column.dtype == object else column
+        numeric = parse_numbers(column) if column.dtype == object else column
         if pd.api.types.is_numeric_dtype(numeric) and numeric.notna().mean() > 0.5:
             values = numeric.to_numpy(dtype=np.float64)
+            unit = power_of_two_unit(values)
+            values = values / unit
             mean, std = np.nanmean(values), np.nanstd(values)
             if not std > 0:
                 continue
             for c in clusters:
                 inside = np.nanmean(values[labels == c])
-                found[int(c)].append({"feature": str(name), "cluster": f"{inside:.4g}", "overall": f"{mean:.4g}",
-                                      "score": float(abs(inside - mean) / std)})
+                found[int(c)].append({"feature": str(name), "cluster": f"{inside * unit:.4g}",
+                                      "overall": f"{mean * unit:.4g}", "score": float(abs(inside - mean) / std)})
             continue
         text = column.astype(str).to_numpy()
         for c in clusters:
