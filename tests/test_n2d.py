@@ -139,3 +139,17 @@ def test_exact_neighbour_search_hands_umap_its_graph(blobs, monkeypatch, search,
     model = N2D(4, **FAST, neighbor_search=search, random_state=0).fit(X)
     assert bool(calls) is umap_searches
     assert cluster_accuracy(y, model.labels_) == 1.0
+
+
+@pytest.mark.parametrize("epochs", [None, 30])
+def test_manifold_epochs_are_umaps_optimisation_epochs(blobs, monkeypatch, epochs):
+    import umap
+
+    X, y = blobs
+    seen = []
+    real = umap.UMAP._fit_embed_data
+    monkeypatch.setattr(umap.UMAP, "_fit_embed_data", lambda self, X, n_epochs, *a, **k: seen.append(n_epochs)
+                        or real(self, X, n_epochs, *a, **k))
+    model = N2D(4, **FAST, manifold_epochs=epochs, random_state=0).fit(X)
+    assert seen == [epochs]  # None: umap-learn chooses by the number of points
+    assert cluster_accuracy(y, model.labels_) == 1.0

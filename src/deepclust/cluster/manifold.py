@@ -104,19 +104,19 @@ def status(verbose: int, label: str, text: str) -> Iterator[None]:
 
 def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20, min_dist: float = 0.0,
              n_components: int | None = None, covariance_type: str = "full", n_init: int = 10,
-             max_samples: int | None = MANIFOLD_SAMPLES, exact_neighbours: bool = False,
+             max_samples: int | None = MANIFOLD_SAMPLES, n_epochs: int | None = None, exact_neighbours: bool = False,
              device: torch.device | str = "cpu",
              verbose: int = 0) -> tuple[np.ndarray, np.ndarray, TensorMixture, np.ndarray]:
     """N2D's manifold step: UMAP of the codes ``Z`` (n, latent_dim) to ``n_components``
     (default ``n_clusters``) dimensions, then a Gaussian mixture there (best likelihood of
     ``n_init`` starts), both on all rows or ``max_samples`` drawn at random when there are more.
-    ``exact_neighbours``: as for :func:`umap_embedding`.
+    ``n_epochs`` and ``exact_neighbours``: as for :func:`umap_embedding`.
     Returns those rows ``(s,)``, their manifold positions ``(s, n_components)`` float32, the
     fitted mixture (tensors on ``device``) and their labels ``(s,)``."""
     rows = sample_index(Z.shape[0], max_samples, seed)
     rows = np.arange(Z.shape[0]) if rows is None else rows
     E = umap_embedding(Z[rows], n_components or n_clusters, seed, n_neighbors=n_neighbors, min_dist=min_dist,
-                       exact_neighbours=exact_neighbours, verbose=verbose)
+                       n_epochs=n_epochs, exact_neighbours=exact_neighbours, verbose=verbose)
     # several starts, best likelihood: one start sometimes merges two clusters
     mixture, labels = fit_mixture(E, n_clusters, seed, covariance_type=covariance_type, n_init=n_init,
                                   device=device)

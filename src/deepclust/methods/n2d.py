@@ -75,6 +75,7 @@ class N2D(DeepClusterer):
         "min_dist": [reals(0)],
         "n_components": [None, ints(1)],
         "manifold_samples": [None, ints(100)],
+        "manifold_epochs": [None, ints(1)],
         "neighbor_search": [StrOptions({"approximate", "exact"})],
     }
     _parameter_docs = {
@@ -83,6 +84,8 @@ class N2D(DeepClusterer):
         "n_components": "Dimensions of the UMAP manifold (``None``: ``n_clusters``).",
         "manifold_samples": ("Points UMAP and the mixture are fitted on, drawn at random when there are more "
                              "(``None``: all); the others are placed by their nearest neighbours among them."),
+        "manifold_epochs": ("UMAP's optimisation epochs (``None``: umap-learn's default, 200 on more than 10,000 "
+                            "points, 500 on fewer); the layout's time is about proportional to them."),
         "neighbor_search": ("How UMAP finds each point's ``n_neighbors`` nearest codes: ``'approximate'`` "
                             "(pynndescent, umap-learn's own) or ``'exact'`` (scikit-learn's ``NearestNeighbors``, "
                             "a KD-tree for codes of up to 15 dimensions). ``'exact'`` skips compiling pynndescent "
@@ -104,6 +107,7 @@ class N2D(DeepClusterer):
         min_dist: float = 0.0,
         n_components: int | None = None,
         manifold_samples: int | None = MANIFOLD_SAMPLES,
+        manifold_epochs: int | None = None,
         neighbor_search: str = "approximate",
         covariance_type: str = "full",
         n_init: int = 10,
@@ -142,8 +146,8 @@ class N2D(DeepClusterer):
         rows, E, self._mixture, _ = umap_gmm(
             codes, self.n_clusters, seed, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
             n_components=self.n_components, covariance_type=self.covariance_type, n_init=self.n_init,
-            max_samples=self.manifold_samples, exact_neighbours=self.neighbor_search == "exact", device=Z.device,
-            verbose=self.verbose)
+            max_samples=self.manifold_samples, n_epochs=self.manifold_epochs,
+            exact_neighbours=self.neighbor_search == "exact", device=Z.device, verbose=self.verbose)
         self._head = None
         self._placement = ManifoldPlacement(codes[rows], E, self.n_neighbors)
         self._train_labels = self._assign(Z)  # the mixture's, until self-labelling replaces them
