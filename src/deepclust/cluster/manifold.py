@@ -49,9 +49,10 @@ def umap_embedding(Z: np.ndarray, n_components: int, seed: int, *, n_neighbors: 
     n = Z.shape[0]
     components = min(n_components, n - 2)
     n_neighbors = min(n_neighbors, n - 1)
+    threads = torch.get_num_threads()
     graph = None
     if exact_neighbours:
-        distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(Z).kneighbors(Z)
+        distances, indices = NearestNeighbors(n_neighbors=n_neighbors, n_jobs=threads).fit(Z).kneighbors(Z)
         graph = (indices, distances)
     reducer = umap.UMAP(
         n_components=components,
@@ -66,7 +67,6 @@ def umap_embedding(Z: np.ndarray, n_components: int, seed: int, *, n_neighbors: 
     if verbose and not _compiled:
         print("umap: first use in this process: numba compiles its code first (up to a minute or more)",
               file=sys.stderr, flush=True)
-    threads = torch.get_num_threads()
     with status(verbose, "umap", f"embedding {n:,} points in {components}-D"), warnings.catch_warnings():
         if verbose < 2:
             warnings.filterwarnings("ignore", module=UMAP_MODULES)

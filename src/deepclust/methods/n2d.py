@@ -150,7 +150,14 @@ class N2D(DeepClusterer):
             exact_neighbours=self.neighbor_search == "exact", device=Z.device, verbose=self.verbose)
         self._head = None
         self._placement = ManifoldPlacement(codes[rows], E, self.n_neighbors)
-        self._train_labels = self._assign(Z)  # the mixture's, until self-labelling replaces them
+        # the rows UMAP embedded keep their positions; only the others are placed by neighbours
+        positions = np.empty((codes.shape[0], E.shape[1]), np.float32)
+        positions[rows] = E
+        others = np.ones(codes.shape[0], bool)
+        others[rows] = False
+        positions[others] = self._placement(codes[others])
+        # the mixture's labels, until self-labelling replaces them
+        self._train_labels = self._mixture.log_resp(torch.as_tensor(positions, device=Z.device)).argmax(dim=1)
         self._set_centers(Z, self._train_labels)
 
     def _set_centers(self, Z: torch.Tensor, labels: torch.Tensor) -> None:
