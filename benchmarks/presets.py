@@ -5,9 +5,11 @@ clock starts before MNIST is read and stops when the labels are out (``N2D(10, p
 random_state=S).fit(X)``), so numba compiling UMAP and torch starting up are counted. Each
 process flushes subnormal floats from its start (as ``deepclust fit`` does). Results go to
 ``benchmarks/results/presets.{json,md}``; ``--tag`` names a variant, which then writes
-``presets-<tag>.*``.
+``presets-<tag>.*``, and ``--set`` changes parameters on top of the preset (JSON values), to
+measure what one piece of it buys in the same session:
 
     python benchmarks/presets.py --presets fast --seeds 0 1 2
+    python benchmarks/presets.py --presets fast --set manifold_epochs=200 epochs=6 --tag umap-200
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 
-def one_run(preset: str, seed: int, mnist_dir: Path, precision: str | None) -> dict:
-    """Load MNIST-70k, fit N2D with ``preset``; the times and metrics (run in a fresh process)."""
+def one_run(preset: str, seed: int, mnist_dir: Path, precision: str | None, changes: dict) -> dict:
+    """Load MNIST-70k, fit N2D with ``preset`` and the parameters ``changes``; the times and
+    metrics (run in a fresh process)."""
     start = time.perf_counter()
     from deepclust.training import flushing_denormals
 
@@ -41,10 +44,11 @@ def one_run(preset: str, seed: int, mnist_dir: Path, precision: str | None) -> d
         X, y = load_mnist(mnist_dir, split="all")
         loaded = time.perf_counter() - start
         extra = {} if precision is None else {"precision": precision}
-        model = N2D(10, preset=preset, random_state=seed, **extra).fit(X)
+        model = N2D(10, preset=preset, random_state=seed, **extra, **changes).fit(X)
         seconds = time.perf_counter() - start
     pretrain = sum(r["seconds"] for r in model.history_ if r["phase"] == "pretrain")
     return {"preset": preset, "seed": seed, "precision": precision, "set": model.preset_params_,
+            "changes": changes,
             "load_s": round(loaded, 1), "pretrain_s": round(pretrain, 1), "total_s": round(seconds, 1),
             **{k: round(v, 4) for k, v in evaluate(y, model.labels_).items()}}
 
@@ -82,16 +86,21 @@ def main() -> None:
                         help="force a precision instead of the preset's")
     parser.add_argument("--mnist-dir", type=Path, default=DEFAULT_MNIST)
     parser.add_argument("--tag", default=None)
+    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=JSON",
+                        help=("parameters passed beside the preset, e.g. manifold_epochs=200 epochs=6 (a value "
+                              "equal to the parameter's default counts as left to the preset)"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    changes = {name: json.loads(value) for name, value in (item.split("=", 1) for item in args.set)}
     if args.child:
-        print(json.dumps(one_run(args.presets[0], args.seeds[0], args.mnist_dir, args.precision)))
+        print(json.dumps(one_run(args.presets[0], args.seeds[0], args.mnist_dir, args.precision, changes)))
         return
     runs = []
     for preset in args.presets:
         for seed in args.seeds:
             command = [sys.executable, __file__, "--child", "--presets", preset, "--seeds", str(seed),
                        "--mnist-dir", str(args.mnist_dir)] + (["--precision", args.precision] if args.precision else [])
+            command += ["--set", *args.set] if args.set else []
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit(f"{preset} seed {seed} failed:\n{done.stderr[-3000:]}")

@@ -40,10 +40,26 @@ DEFAULT_MNIST = HERE.parent.parent / "shared" / "data" / "mnist"
 CACHE = HERE / "cache"
 
 
+def processor() -> str:
+    """The CPU's model name and its bfloat16 and matrix instructions, e.g. ``"AMD EPYC (avx2,
+    avx512_bf16)"``, from ``/proc/cpuinfo`` where there is one: machines of one architecture
+    differ by these, and so do their timings."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.MULTILINE)
+    flags = re.search(r"^flags\s*:\s*(.+)$", info, re.MULTILINE)
+    present = set(flags.group(1).split()) if flags else set()
+    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in present]
+    name = model.group(1).strip() if model else platform.machine()
+    return f"{name} ({', '.join(wanted) or 'no AVX2'})"
+
+
 def machine() -> dict:
     return {
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": processor(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
