@@ -266,6 +266,13 @@ def test_numbers_written_with_currency_thousands_and_percent_signs_are_numbers(t
     assert parse_numbers(pd.Series(["1,250", "2,5", "7"])).tolist()[2] == 7.0
     assert parse_numbers(pd.Series(["1,250", "2,5", "1,2,3", "x"])).isna().all()
     assert parse_numbers(pd.Series(["1,250", "0,250"])).isna().all()
+    # accounts' negatives in parentheses, and groups of three digits set apart by spaces
+    assert parse_numbers(pd.Series(["(1,234.50)", "($12)", "(7%)", "3"])).tolist() == [-1234.5, -12.0, -7.0, 3.0]
+    assert parse_numbers(pd.Series(["1 234 567", "-12\u00a0345.5", "12\u202f000", "9"])).tolist() == [
+        1234567.0, -12345.5, 12000.0, 9.0]
+    # beside "1 2" (two numbers, not one), no space is read as a thousands separator
+    spaced = parse_numbers(pd.Series(["1 234", "1 2", "5"]))
+    assert spaced.isna().tolist() == [True, True, False] and spaced[2] == 5.0
 
 
 def test_table_caps_categories_and_keeps_a_column_for_the_rest():

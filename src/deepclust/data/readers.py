@@ -383,12 +383,16 @@ def _table_to_loaded(
     )
 
 
+#: a negative number as accounts write it, in parentheses ("(1,234.50)", "($12)")
+_PARENTHESES = re.compile(r"^\((.*)\)$")
 #: a currency symbol before a number, after an optional sign ("$12", "-€ 3.50")
 _CURRENCY = re.compile(r"^([-+]?)\s*[$€£¥]\s*")
 #: a percent sign after a number ("45.2%", "12 %")
 _PERCENT = re.compile(r"\s*%$")
 #: a number with commas between groups of three digits ("1,234", "-12,345,678.9")
 _THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?")
+#: the same with spaces (plain, no-break or narrow no-break) between the groups ("1 234 567")
+_SPACED = re.compile(r"[-+]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(\.\d+)?")
 
 
 def parse_numbers(col: pd.Series) -> pd.Series:
@@ -396,9 +400,11 @@ def parse_numbers(col: pd.Series) -> pd.Series:
 
     Numbers as spreadsheets and reports write them are read too: a currency symbol before them
     (``$``, ``€``, ``£``, ``¥``), a percent sign after them (``45.2%`` is 45.2, the number as
-    written), and commas between groups of three digits (``1,234.5``). Commas are taken for
-    thousands only when every comma of the column stands so: a column holding ``2,5`` writes
-    decimal commas, and none of its commas is removed."""
+    written), parentheses around a negative one (``(1,234)`` is -1234), and commas or spaces
+    between groups of three digits (``1,234.5``, ``1 234.5``). Commas are taken for thousands
+    only when every comma of the column stands so: a column holding ``2,5`` writes decimal
+    commas, and none of its commas is removed. Spaces likewise: a column holding ``1 2`` keeps
+    its spaces, and those cells stay missing."""
     try:
         text = col.astype(str).where(col.notna())
         values = pd.to_numeric(text, errors="coerce")
@@ -406,11 +412,12 @@ def parse_numbers(col: pd.Series) -> pd.Series:
         return pd.Series(np.nan, index=col.index)
     failed = text.notna() & values.isna()
     if failed.any():
-        cells = text[failed].str.strip().str.replace(_CURRENCY, r"\1", regex=True)
-        cells = cells.str.replace(_PERCENT, "", regex=True)
-        commas = cells.str.contains(",", regex=False)
-        if not (commas & ~cells.str.fullmatch(_THOUSANDS)).any():
-            cells = cells.str.replace(",", "", regex=False)
+        cells = text[failed].str.strip().str.replace(_PARENTHESES, r"-\1", regex=True)
+        cells = cells.str.replace(_CURRENCY, r"\1", regex=True).str.replace(_PERCENT, "", regex=True)
+        for separator, grouped in ((",", _THOUSANDS), ("[ \u00a0\u202f]", _SPACED)):
+            separated = cells.str.contains(separator)
+            if not (separated & ~cells.str.fullmatch(grouped)).any():
+                cells = cells.str.replace(separator, "", regex=True)
         values[failed] = pd.to_numeric(cells, errors="coerce")
     return values
 
