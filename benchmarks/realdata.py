@@ -48,8 +48,8 @@ EPOCHS = {
     "default": "deepclust's defaults: N2D pretrains for pretrain_epochs='auto' (30 epochs at batch 64, more on "
                "small data to reach 500 optimiser steps, 2,000 on images), then 10 self-labelling epochs on images",
     "fast": "preset fast: N2D pretrains a (500, 500, 1000) MLP for 20 epochs at batch 128 in bfloat16 where the CPU "
-            "has it (more on small data to reach 500 optimiser steps, 2,000 on images), then 6 self-labelling "
-            "epochs on images",
+            "has it (more on small data to reach 500 optimiser steps, 2,000 on images), UMAP's layout epochs "
+            "manifold_epochs='scaled', then 4 self-labelling epochs on images",
     "accurate": "preset accurate: N2D pretrains for 100 epochs at batch 256 (more on small data to reach 500 "
                 "optimiser steps, 2,000 on images), then 10 self-labelling epochs on images",
 }

@@ -141,8 +141,8 @@ def test_exact_neighbour_search_hands_umap_its_graph(blobs, monkeypatch, search,
     assert cluster_accuracy(y, model.labels_) == 1.0
 
 
-@pytest.mark.parametrize("epochs", [None, 30])
-def test_manifold_epochs_are_umaps_optimisation_epochs(blobs, monkeypatch, epochs):
+@pytest.mark.parametrize("epochs, umap_epochs", [(None, None), (30, 30), ("scaled", 500)])
+def test_manifold_epochs_are_umaps_optimisation_epochs(blobs, monkeypatch, epochs, umap_epochs):
     import umap
 
     X, y = blobs
@@ -151,5 +151,13 @@ def test_manifold_epochs_are_umaps_optimisation_epochs(blobs, monkeypatch, epoch
     monkeypatch.setattr(umap.UMAP, "_fit_embed_data", lambda self, X, n_epochs, *a, **k: seen.append(n_epochs)
                         or real(self, X, n_epochs, *a, **k))
     model = N2D(4, **FAST, manifold_epochs=epochs, random_state=0).fit(X)
-    assert seen == [epochs]  # None: umap-learn chooses by the number of points
+    assert seen == [umap_epochs]  # None: umap-learn chooses by the number of points
     assert cluster_accuracy(y, model.labels_) == 1.0
+
+
+def test_scaled_manifold_epochs_hold_the_layout_work_and_keep_umaps_default_on_small_data():
+    from deepclust.cluster.manifold import layout_epochs
+
+    assert [layout_epochs(n, "scaled") for n in (150, 4_000, 10_000, 10_001, 40_000, 1_000_000)] == [
+        500, 500, 200, 199, 50, 50]
+    assert layout_epochs(40_000, 30) == 30 and layout_epochs(40_000, None) is None

@@ -66,7 +66,7 @@ def test_the_autoencoder_has_presets_too(blobs):
 def test_each_preset_is_documented_with_what_it_sets():
     doc = " ".join(N2D.__doc__.split())
     assert ("``'fast'``: pretrain_epochs=20, batch_size=128, precision='auto', hidden_dims=(500, 500, 1000), "
-            "epochs=4, manifold_samples=40000, manifold_epochs=50, neighbor_search='exact'.") in doc
+            "epochs=4, manifold_samples=40000, manifold_epochs='scaled', neighbor_search='exact'.") in doc
     assert "``'accurate'``: pretrain_epochs=100, batch_size=256." in doc
 
 

@@ -27,17 +27,31 @@ UMAP_MODULES = r"(umap|pynndescent|numba|llvmlite)(\.|$)"
 #: UMAP and its mixture are fitted on at most this many points, drawn at random; every other
 #: point is placed by its nearest neighbours among them (N2D's ``manifold_samples``)
 MANIFOLD_SAMPLES = 100_000
+#: ``n_epochs="scaled"`` holds UMAP's layout work, points × epochs, near this many updates
+LAYOUT_BUDGET = 2_000_000
 #: whether UMAP has run in this process: umap-learn caches little of its numba code on disk, so
 #: the first call of every process spends from seconds to a minute or more compiling it
 _compiled = False
 
 
+def layout_epochs(n: int, n_epochs: int | str | None) -> int | None:
+    """UMAP's optimisation epochs for ``n`` points: ``n_epochs`` itself when it is a number;
+    ``None``: umap-learn's default (``None``, which is 500 on up to 10,000 points and 200 on more);
+    ``"scaled"``: that default, lowered on many points so that points × epochs stays near
+    ``LAYOUT_BUDGET``, and never below 50 (500 epochs on up to 4,000 points, 200 on 10,000, 50 on
+    40,000 or more)."""
+    if n_epochs != "scaled":
+        return n_epochs
+    default = 500 if n <= 10_000 else 200
+    return int(min(default, max(50, LAYOUT_BUDGET // n)))
+
+
 def umap_embedding(Z: np.ndarray, n_components: int, seed: int, *, n_neighbors: int = 20,
-                   min_dist: float = 0.0, verbose: int = 0, n_epochs: int | None = None,
+                   min_dist: float = 0.0, verbose: int = 0, n_epochs: int | str | None = None,
                    exact_neighbours: bool = False) -> np.ndarray:
     """UMAP of ``Z`` (n, m) to ``n_components`` dimensions (at most n − 2), float32 ``(n, c)``;
-    ``n_neighbors`` is capped at n − 1. ``n_epochs``: umap-learn's optimisation epochs (None: its
-    default, 200 above 10,000 points, 500 below). ``exact_neighbours=True`` finds the neighbour
+    ``n_neighbors`` is capped at n − 1. ``n_epochs``: umap-learn's optimisation epochs, as
+    :func:`layout_epochs` reads it. ``exact_neighbours=True`` finds the neighbour
     graph with scikit-learn's exact search (a KD-tree, fast for a few dimensions) instead of
     pynndescent's approximate one. ``verbose``: see the module's docstring."""
     global _compiled
@@ -58,7 +72,7 @@ def umap_embedding(Z: np.ndarray, n_components: int, seed: int, *, n_neighbors: 
         n_components=components,
         n_neighbors=n_neighbors,
         min_dist=min_dist,
-        n_epochs=n_epochs,
+        n_epochs=layout_epochs(n, n_epochs),
         random_state=seed,
         n_jobs=1,  # a seeded UMAP runs single-threaded anyway; saying so avoids its warning
         verbose=verbose >= 2,
@@ -104,8 +118,8 @@ def status(verbose: int, label: str, text: str) -> Iterator[None]:
 
 def umap_gmm(Z: np.ndarray, n_clusters: int, seed: int, *, n_neighbors: int = 20, min_dist: float = 0.0,
              n_components: int | None = None, covariance_type: str = "full", n_init: int = 10,
-             max_samples: int | None = MANIFOLD_SAMPLES, n_epochs: int | None = None, exact_neighbours: bool = False,
-             device: torch.device | str = "cpu",
+             max_samples: int | None = MANIFOLD_SAMPLES, n_epochs: int | str | None = None,
+             exact_neighbours: bool = False, device: torch.device | str = "cpu",
              verbose: int = 0) -> tuple[np.ndarray, np.ndarray, TensorMixture, np.ndarray]:
     """N2D's manifold step: UMAP of the codes ``Z`` (n, latent_dim) to ``n_components``
     (default ``n_clusters``) dimensions, then a Gaussian mixture there (best likelihood of

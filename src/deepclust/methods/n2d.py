@@ -61,11 +61,11 @@ class N2D(DeepClusterer):
     """
 
     default_pretrain_epochs = 30
-    #: ``fast`` pretrains a narrower MLP in batches of 128, fits UMAP (50 epochs of layout) and the
-    #: mixture on 40,000 points with an exact neighbour graph and self-labels for 4 epochs
-    #: (``benchmarks/NOTES.md``, "Presets")
+    #: ``fast`` pretrains a narrower MLP in batches of 128, fits UMAP (its layout epochs scaled to
+    #: the points: 50 on 40,000) and the mixture on 40,000 points with an exact neighbour graph and
+    #: self-labels for 4 epochs (``benchmarks/NOTES.md``, "Presets")
     _presets = {"fast": {"hidden_dims": (500, 500, 1000), "batch_size": 128, "epochs": 4,
-                         "manifold_samples": 40_000, "manifold_epochs": 50, "neighbor_search": "exact"}}
+                         "manifold_samples": 40_000, "manifold_epochs": "scaled", "neighbor_search": "exact"}}
 
     #: files saved before self-labelling existed hold N2D's own partition
     _params_before_they_existed = {"epochs": 0}
@@ -75,7 +75,7 @@ class N2D(DeepClusterer):
         "min_dist": [reals(0)],
         "n_components": [None, ints(1)],
         "manifold_samples": [None, ints(100)],
-        "manifold_epochs": [None, ints(1)],
+        "manifold_epochs": [None, ints(1), StrOptions({"scaled"})],
         "neighbor_search": [StrOptions({"approximate", "exact"})],
     }
     _parameter_docs = {
@@ -84,8 +84,11 @@ class N2D(DeepClusterer):
         "n_components": "Dimensions of the UMAP manifold (``None``: ``n_clusters``).",
         "manifold_samples": ("Points UMAP and the mixture are fitted on, drawn at random when there are more "
                              "(``None``: all); the others are placed by their nearest neighbours among them."),
-        "manifold_epochs": ("UMAP's optimisation epochs (``None``: umap-learn's default, 200 on more than 10,000 "
-                            "points, 500 on fewer); the layout's time is about proportional to them."),
+        "manifold_epochs": ("UMAP's optimisation epochs; the layout's time is about proportional to them. "
+                            "``None``: umap-learn's default, 500 on up to 10,000 points and 200 on more. "
+                            "``'scaled'``: that default, lowered on many points so that points × epochs stays "
+                            "near 2,000,000, never below 50 (500 on up to 4,000 points, 200 on 10,000, 50 on "
+                            "40,000); fewer epochs cost accuracy on small data, where they are cheap anyway."),
         "neighbor_search": ("How UMAP finds each point's ``n_neighbors`` nearest codes: ``'approximate'`` "
                             "(pynndescent, umap-learn's own) or ``'exact'`` (scikit-learn's ``NearestNeighbors``, "
                             "a KD-tree for codes of up to 15 dimensions). ``'exact'`` skips compiling pynndescent "
@@ -107,7 +110,7 @@ class N2D(DeepClusterer):
         min_dist: float = 0.0,
         n_components: int | None = None,
         manifold_samples: int | None = MANIFOLD_SAMPLES,
-        manifold_epochs: int | None = None,
+        manifold_epochs: int | str | None = None,
         neighbor_search: str = "approximate",
         covariance_type: str = "full",
         n_init: int = 10,
