@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import io
 import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,22 +36,29 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from run import processor
+
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data" / "real"
 CACHE = HERE / "cache" / "real"
 RESULTS = HERE / "results"
 
 TABLES = {"crabs": "group", "glass": "type", "olive": "region", "oils": "class", "scat": "Species", "biopsy": "class"}
-#: what deepclust fit trains under each preset (method auto: only its N2D candidate trains)
-EPOCHS = {
-    "default": "deepclust's defaults: N2D pretrains for pretrain_epochs='auto' (30 epochs at batch 64, more on "
-               "small data to reach 500 optimiser steps, 2,000 on images), then 10 self-labelling epochs on images",
-    "fast": "preset fast: N2D pretrains a (500, 500, 1000) MLP for 20 epochs at batch 128 in bfloat16 where the CPU "
-            "has it (more on small data to reach 500 optimiser steps, 2,000 on images), UMAP's layout epochs "
-            "manifold_epochs='scaled', then 4 self-labelling epochs on images",
-    "accurate": "preset accurate: N2D pretrains for 100 epochs at batch 256 (more on small data to reach 500 "
-                "optimiser steps, 2,000 on images), then 10 self-labelling epochs on images",
-}
+#: what deepclust fit trains by default (method auto: only its N2D candidate trains)
+DEFAULT_EPOCHS = ("deepclust's defaults: N2D pretrains for pretrain_epochs='auto' (30 epochs at batch 64, more on "
+                  "small data to reach 500 optimiser steps, 2,000 on images), then 10 self-labelling epochs on images")
+
+
+def preset_epochs(preset: str) -> str:
+    """What deepclust fit trains under ``preset``, read from N2D's own recipe."""
+    if preset == "default":
+        return DEFAULT_EPOCHS
+    from deepclust.methods import N2D
+    from deepclust.params import preset_recipe
+
+    recipe = ", ".join(f"{name}={value!r}" for name, value in preset_recipe(N2D, preset).items())
+    return (f"preset {preset}: N2D with {recipe} (pretraining raised on small data to reach 500 optimiser steps, "
+            "2,000 on images; self-labelling on images only)")
 #: spoken words: the label; each said by every voice at every speed and pitch
 WORDS = ("red", "green", "blue", "yellow", "horse", "tiger", "rabbit", "monkey")
 VOICES = ("en-gb", "en-us", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp")
@@ -299,8 +305,7 @@ def write_tables(runs: list[dict], meta: dict) -> None:
 
 
 def _machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or platform.machine())
+    model = processor()
     return f"{model}, {torch.get_num_threads()} torch threads, no GPU" if not torch.cuda.is_available() else model
 
 
@@ -351,7 +356,7 @@ def main() -> None:
             "command": "python benchmarks/realdata.py " + " ".join(sys.argv[1:]),
             "machine": _machine(),
             "torch": torch.__version__, "seeds": args.seeds, "preset": args.preset,
-            "epochs": EPOCHS[args.preset],
+            "epochs": preset_epochs(args.preset),
             "wall_minutes": (time.perf_counter() - started) / 60,
             **({"merged_run": earlier["meta"]} if earlier else {}),
         }
