@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from deepclust import GAN, Autoencoder
 from deepclust.methods import REGISTRY
-from deepclust.training.distributed import all_sum, gather_rows, shard, world
+from deepclust.training.distributed import all_sum, end_process, gather_rows, shard, world
 from deepclust.training.loop import _job_totals
 
 #: small, fast settings (tests/conftest.py's FAST), and more epochs for ClusterGAN's game
@@ -81,3 +81,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    end_process()  # as the CLI ends: gloo's threads outlive DDP and can abort a plain exit

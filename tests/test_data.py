@@ -353,6 +353,19 @@ def test_parquet(tmp_path: Path) -> None:
         read_data(nulls)
 
 
+def test_a_csv_of_semicolons_is_read_with_decimal_commas(tmp_path: Path) -> None:
+    # what spreadsheets write where the comma is the decimal mark: to_csv(sep=";", decimal=",")
+    european = tmp_path / "european.csv"
+    european.write_text("a;b\n6,99;-8,28\n1,5;2\n")
+    loaded = read_data(european)
+    assert loaded.feature_names == ["a", "b"]
+    np.testing.assert_array_equal(loaded.X, np.array([[6.99, -8.28], [1.5, 2.0]], dtype=np.float32))
+    plain = tmp_path / "plain.csv"  # a comma in the first line: comma-separated, as always
+    plain.write_text("a,b;c\n1,2\n")
+    loaded = read_data(plain)
+    assert loaded.feature_names == ["a", "b;c"] and loaded.X.tolist() == [[1.0, 2.0]]
+
+
 def test_table_errors(tmp_path: Path) -> None:
     def write(name: str, text: str) -> Path:
         p = tmp_path / name
@@ -395,8 +408,10 @@ def test_table_errors(tmp_path: Path) -> None:
     only = write("only.csv", "label\nx\ny\n")
     with pytest.raises(DeepclustError, match=r"only\.csv: no feature columns"):
         read_data(only, label_column="label")
-    semi = write("semi.csv", "a;b\n1;2\n")
-    with pytest.raises(DeepclustError, match=r"semi\.csv: found a single column whose values contain ';'"):
+    semi = write("semi.tsv", "a;b\n1;2\n")
+    with pytest.raises(DeepclustError, match=r"semi\.tsv: found a single column whose values contain ';'; deepclust "
+                       r"reads \.csv files as comma-separated \(or semicolon-separated when the first line has no "
+                       r"comma\) and \.tsv/\.tab files as tab-separated"):
         read_data(semi)
     ragged = write("ragged.csv", "1,2\n3,4,5,6\n")
     with pytest.raises(DeepclustError, match=r"cannot read .*ragged\.csv"):
@@ -405,10 +420,10 @@ def test_table_errors(tmp_path: Path) -> None:
     longer = write("longer.csv", "a,b\n1,2,3\n4,5\n")
     with pytest.raises(DeepclustError, match=r"longer\.csv: some rows have more fields than the header's 2$"):
         read_data(longer)
-    european = write("european.csv", "a;b\n6,99;-8,28\n1,5;2,25\n")  # to_csv(sep=";", decimal=",")
-    with pytest.raises(DeepclustError, match=r"european\.csv: some rows have more fields than the header's 1; the "
-                       r"header holds ';': deepclust reads \.csv files as comma-separated"):
-        read_data(european)
+    longer_semi = write("longer_semi.csv", "a;b,c\n1,2,3,4\n")
+    with pytest.raises(DeepclustError, match=r"longer_semi\.csv: some rows have more fields than the header's 2; the "
+                       r"header holds ';': deepclust reads \.csv files as comma-separated \(or semicolon"):
+        read_data(longer_semi)
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00\x81\x82\x00\x90" * 20)
     with pytest.raises(DeepclustError, match=r"binary\.csv"):

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.datasets import make_blobs
 
 import deepclust
 from deepclust import N2D, AEKMeans, Autoencoder
+from deepclust.base import preset_pretrain_epochs
 from deepclust.metrics import cluster_accuracy
 from deepclust.params import InvalidParameter, preset_changes
 from deepclust.training import Phase, engine, run_phase
@@ -29,6 +31,22 @@ def test_a_preset_sets_only_what_is_left_at_its_default(blobs):
     # 400 samples at batch 100 are 4 steps an epoch: 20 epochs are lengthened to 500 steps, as "auto" does
     assert model.autoencoder_.epochs == 125
     assert cluster_accuracy(y, model.labels_) == 1.0
+
+
+def test_a_presets_pretraining_keeps_the_square_root_of_its_steps_on_fewer_samples():
+    # N2D's fast: 20 epochs at batch 128 are 10,940 steps on 70,000 samples; "auto" gave 26 on 10,000 images
+    assert preset_pretrain_epochs(20, 20, 70_000, 128, default_steps=32_820) == 20
+    assert preset_pretrain_epochs(26, 20, 10_000, 128, default_steps=4_710) == 52  # 4,135 steps in whole epochs
+    assert preset_pretrain_epochs(20, 20, 1_000_000, 128, default_steps=468_750) == 20  # more data: as measured
+    assert preset_pretrain_epochs(100, 20, 569, 128, default_steps=504) == 100  # never more than the default's
+
+
+def test_a_preset_on_mid_sized_data_pretrains_as_long_as_the_default_at_most():
+    X, _ = make_blobs(4000, n_features=20, centers=4, random_state=0)
+    model = AEKMeans(4, preset="fast", **SMALL).fit(X.astype(np.float32))
+    # 20 epochs at batch 256 on 4,000 samples are 320 steps (500 on small data); √(4,000 / 70,000) of the
+    # 5,480 they are on 70,000 is 1,310, capped by the default's 20 epochs at batch 64: 1,260 steps, 78 epochs
+    assert model.autoencoder_.epochs == 78
 
 
 def test_a_given_pretraining_length_wins_over_the_preset(blobs):

@@ -195,9 +195,11 @@ SHARED_DOCS = {
         "parameters named at the end of this entry, each only where it is left at its default: a value you pass "
         "wins, except the default value itself, which counts as left (``precision='32'`` keeps float32 under any "
         "preset); a clusterer's pretraining epochs replace what ``pretrain_epochs='auto'`` starts from, still "
-        "lengthened on small data, and a recipe's ``hidden_dims`` are an MLP's widths, not set under another "
-        "``architecture``. ``preset_params_`` records what it set. The measurements behind each are in "
-        "benchmarks/NOTES.md."),
+        "lengthened on small data, and on fewer samples than the 70,000 they were measured on the pretraining "
+        "keeps the square root's share of its steps there, up to the default's (see "
+        ":func:`deepclust.base.preset_pretrain_epochs`); a recipe's ``hidden_dims`` are an MLP's widths, not "
+        "set under another ``architecture``. ``preset_params_`` records what it set. The measurements behind "
+        "each are in benchmarks/NOTES.md."),
     "precision": (
         "Number format of the training steps' forward pass: ``None`` float32 unless ``preset`` sets it; "
         "``'32'`` float32 always; ``'bf16'`` bfloat16 autocast "

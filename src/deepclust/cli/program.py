@@ -1,14 +1,12 @@
 """The Typer app with its commands, and :func:`main`, the console entry point."""
 from __future__ import annotations
 
-import atexit
-import os
 import sys
 
 import typer
 
 from ..exceptions import DeepclustError
-from ..training.distributed import world
+from ..training.distributed import end_process, world
 from .commands import demo, evaluate_cmd, fit, methods, predict, report, sample
 from .errors import one_line, usage_error_types
 from .launch import launch, split_nproc
@@ -30,23 +28,10 @@ app.command()(demo)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the app, printing usage errors as one ``error:`` line too.
-
-    A process of a torchrun job ends through :func:`os._exit` once its exit handlers have run and
-    its output is flushed: DistributedDataParallel keeps the gloo process group's threads alive
-    after the group is destroyed, and tearing the interpreter down under them aborts the process
-    now and then (``terminate called without an active exception``) after its work is done."""
-    code = _run(argv)
-    try:
-        worker = world().active
-    except DeepclustError:  # a malformed torchrun environment, already reported
-        worker = False
-    if not worker:
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    """Console entry point: run the app, printing usage errors as one ``error:`` line too; the
+    process ends through :func:`~deepclust.training.distributed.end_process`, which a torchrun
+    job's processes need."""
+    end_process(_run(argv))
 
 
 def _run(argv: list[str] | None) -> int:

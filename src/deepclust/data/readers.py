@@ -261,28 +261,42 @@ def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
 
 
+def _separator_and_decimal(path: Path, sep: str) -> tuple[str, str]:
+    """The field separator and decimal mark of a text table whose suffix names ``sep``: a ``.csv``
+    file whose first line holds ``;`` and no ``,`` is semicolon-separated with decimal commas, as
+    spreadsheets write CSV where the comma is the decimal mark (``1,5;2,25``)."""
+    if sep != ",":
+        return sep, "."
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        first = fh.readline()
+    return (";", ",") if ";" in first and "," not in first else (sep, ".")
+
+
 def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bool]:
+    sep, decimal = _separator_and_decimal(path, sep)
     has_header = _detect_header(path, shown, sep)
     # index_col=False: a row with one more field than the header (a separator at the end of
     # every row) is not read as an index column followed by shifted values; a cell of "?" is
     # missing (UCI's convention), besides pandas' own markers (NA, n/a, null, ...)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
-        df = _read_csv_checked(path, shown, sep=sep, header=0 if has_header else None, index_col=False,
-                               na_values=["?"])
+        df = _read_csv_checked(path, shown, sep=sep, decimal=decimal, header=0 if has_header else None,
+                               index_col=False, na_values=["?"])
     longer = any("does not match length of data" in str(w.message) for w in caught)
     first_line = str(df.columns[0]) if has_header else str(df.iat[0, 0])
     others = [s for s in (";", "\t", ",", "|") if s != sep and s in first_line]
     if longer:  # pandas would drop the extra fields
-        hint = (f"; the header holds {others[0]!r}: deepclust reads .csv files as comma-separated and "
-                ".tsv/.tab files as tab-separated" if others else "")
+        hint = (f"; the header holds {others[0]!r}: deepclust reads .csv files as comma-separated (or "
+                "semicolon-separated when the first line has no comma) and .tsv/.tab files as tab-separated"
+                if others else "")
         raise DeepclustError(f"{shown}: some rows have more fields than the header's {df.shape[1]}{hint}")
     if df.shape[1] == 1 and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
         if others:
             raise DeepclustError(
                 f"{shown}: found a single column whose values contain {others[0]!r}; "
-                "deepclust reads .csv files as comma-separated and .tsv/.tab files as "
-                "tab-separated, so rename the file or change its separator"
+                "deepclust reads .csv files as comma-separated (or semicolon-separated when the first "
+                "line has no comma) and .tsv/.tab files as tab-separated, so rename the file or change "
+                "its separator"
             )
     if not has_header:
         df.columns = [str(i) for i in range(df.shape[1])]

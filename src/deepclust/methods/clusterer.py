@@ -14,7 +14,13 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Cluster
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import TorchEstimator, check_n_clusters, resolve_pretrain_epochs, warn_if_clusters_empty
+from ..base import (
+    TorchEstimator,
+    check_n_clusters,
+    preset_pretrain_epochs,
+    resolve_pretrain_epochs,
+    warn_if_clusters_empty,
+)
 from ..cluster import kmeans
 from ..data.validate import input_scaling_for
 from ..exceptions import DeepclustError
@@ -162,8 +168,7 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
             latent_dim=self.latent_dim,
             hidden_dims=self.hidden_dims,
             architecture=self.architecture,
-            epochs=0 if self.architecture == "none" else resolve_pretrain_epochs(  # no network, nothing to train
-                self.pretrain_epochs, self.default_pretrain_epochs, shape, self.batch_size),
+            epochs=0 if self.architecture == "none" else self._pretrain_epochs(shape),  # no network, nothing to train
             batch_size=self.batch_size,
             lr=self.lr,
             input_scaling=input_scaling_for(self),
@@ -177,6 +182,17 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
             device=self.device,
             verbose=self.verbose,
         )
+
+    def _pretrain_epochs(self, shape: tuple[int, ...]) -> int:
+        """Pretraining epochs on data of ``shape``: :func:`~deepclust.base.resolve_pretrain_epochs`, and
+        under a preset's pretraining length :func:`~deepclust.base.preset_pretrain_epochs`."""
+        epochs = resolve_pretrain_epochs(self.pretrain_epochs, self.default_pretrain_epochs, shape, self.batch_size)
+        default = getattr(self, "preset_default", None)  # set on a preset's stand-in (base.py)
+        if default is None:
+            return epochs
+        n_samples = int(shape[0])
+        default_steps = default.default_pretrain_epochs * -(-n_samples // int(default.batch_size))
+        return preset_pretrain_epochs(epochs, self.default_pretrain_epochs, n_samples, self.batch_size, default_steps)
 
     def _get_autoencoder(self, X, seed: int):
         """A fitted autoencoder for ``X``: a private copy of the one passed in, or a new one."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -66,6 +67,26 @@ def join(device: torch.device) -> World:
 def _leave() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def end_process(code: int = 0) -> None:
+    """End this process with exit status ``code``, safely also inside a torchrun job.
+
+    Outside a job this is ``sys.exit(code)``. Inside one, the exit handlers run and the output is
+    flushed, then the process ends through :func:`os._exit`: DistributedDataParallel keeps the
+    gloo process group's threads alive after the group is destroyed, and tearing the interpreter
+    down under them aborts the process now and then (``terminate called without an active
+    exception``) after its work is done. A script run under torchrun can end with it too."""
+    try:
+        worker = world().active
+    except DeepclustError:  # a malformed torchrun environment: reported where it was read
+        worker = False
+    if not worker:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def is_writer() -> bool:
