@@ -427,8 +427,12 @@ def test_a_flat_array_of_8_bit_pixels_is_read_as_images(tmp_path):
     assert read.report == ["modality: images (a .npy array file, 64 whole numbers from 0 to 239 a row: read as "
                            "flattened 8x8 grayscale images; --modality array keeps the rows flat)"]
     assert featurize(tmp_path / "bars.npy", "array").X.shape == (60, 64)
+    rng = np.random.default_rng(0)
+    survey = np.clip(np.round(3 + rng.normal(size=(60, 1)) + 0.8 * rng.normal(size=(60, 64))), 0, 6)
     for name, flat in {"binary": X > 100, "not square": X[:, :63], "side 7": X[:, :49], "fractions": X / 2.5,
-                       "negative": X.astype(np.int16) - 1, "above 255": X.astype(np.int16) * 2}.items():
+                       "negative": X.astype(np.int16) - 1, "above 255": X.astype(np.int16) * 2,
+                       "pixels in no spatial order": np.ascontiguousarray(X[:, rng.permutation(64)]),
+                       "a survey of 64 correlated questions": survey}.items():
         np.save(tmp_path / "flat.npy", flat)
         assert featurize(tmp_path / "flat.npy").modality == "array", name
 

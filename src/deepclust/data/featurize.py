@@ -48,6 +48,13 @@ MODALITIES = ("auto", "table", "array", "text", "audio", "images")
 #: their width is the square of a side of at least this many pixels and their values are 8-bit
 #: pixels: whole numbers in [0, 255], not only 0 and 1
 MIN_FLAT_IMAGE_SIDE = 8
+#: ... and when neighbouring pixels go together more than distant ones, as in an image: the mean
+#: correlation over the rows of a pixel with its right and lower neighbours, less that with the
+#: pixels half a side to its right and below, is at least this (8x8 digits 0.40, MNIST 0.66; a
+#: count table or a survey of correlated questions, in no spatial order, 0.00-0.01)
+MIN_NEIGHBOUR_CONTRAST = 0.05
+#: rows the neighbours' contrast is measured on (the first ones)
+NEIGHBOUR_ROWS = 2000
 #: a table column counts as free text when its values average at least this many words
 FREE_TEXT_WORDS = 3.0
 
@@ -306,7 +313,8 @@ def featurizer_state(featurizer) -> tuple[dict, dict[str, np.ndarray]]:
 
 def _flat_images(rows: np.ndarray | pd.DataFrame, y, shown: str, why: str, flat: str) -> Featurized | None:
     """``rows`` (n, side²) as float32 images ``(n, side, side)`` if they are flattened 8-bit images
-    (see :data:`MIN_FLAT_IMAGE_SIDE`), else None; ``flat`` is the modality that keeps them flat.
+    (see :data:`MIN_FLAT_IMAGE_SIDE` and :data:`MIN_NEIGHBOUR_CONTRAST`), else None; ``flat`` is the
+    modality that keeps them flat.
     Only rows of a square width are converted. No featurizer is kept: ``predict`` reads the rows
     as numbers, and the model takes them as flattened images of its shape."""
     side = math.isqrt(rows.shape[1]) if rows.ndim == 2 else 0
@@ -316,9 +324,30 @@ def _flat_images(rows: np.ndarray | pd.DataFrame, y, shown: str, why: str, flat:
     hi = float(X.max())
     if float(X.min()) < 0 or not 1 < hi <= 255 or not np.array_equal(X, np.round(X)):
         return None
+    if _neighbour_contrast(X[:NEIGHBOUR_ROWS].reshape(-1, side, side)) < MIN_NEIGHBOUR_CONTRAST:
+        return None
     return Featurized(X.reshape(-1, side, side), y, "images", shown, report=[
         f"modality: images ({why}, {X.shape[1]} whole numbers from 0 to {hi:g} a row: read as flattened "
         f"{side}x{side} grayscale images; --modality {flat} keeps the rows flat)"])
+
+
+def _neighbour_contrast(images: np.ndarray) -> float:
+    """How much more each pixel of the ``(n, h, w)`` images correlates, over the images, with its
+    right and lower neighbours than with the pixels half a side to its right and below (pixels
+    constant over the images left out)."""
+    Z = images.astype(np.float64) - images.mean(axis=0)
+    spread = Z.std(axis=0)
+    varies = spread > 0
+    Z = Z / np.where(varies, spread, 1)
+
+    def correlation(dy: int, dx: int) -> float:
+        h, w = varies.shape
+        both = varies[:h - dy, :w - dx] & varies[dy:, dx:]
+        products = (Z[:, :h - dy, :w - dx] * Z[:, dy:, dx:]).mean(axis=0)[both]
+        return float(products.mean()) if products.size else 0.0
+
+    far = images.shape[1] // 2
+    return (correlation(0, 1) + correlation(1, 0) - correlation(0, far) - correlation(far, 0)) / 2
 
 
 def _require_dir(p: Path, shown: str, modality: str) -> None:
