@@ -54,10 +54,16 @@ def test_tiny_text_comes_out_as_clean_as_kmeans_on_the_same_embeddings(tmp_path)
     assert data.X.shape == (45, 384)  # the sentence-embedding backend, not TF-IDF
     _, y = np.unique(data.y, return_inverse=True)
     kmeans = cluster_accuracy(y, KMeans(3, n_init=10, random_state=0).fit_predict(data.X))
-    model = AutoClusterer(3, input_scaling="none", random_state=0).fit(data.X)
+    model = AutoClusterer(3, random_state=0).fit(data.X)
     assert kmeans == 1.0
     assert cluster_accuracy(y, model.labels_) >= kmeans
     assert set(model.candidates_) == {"kmeans", "umap-gmm", "n2d"}  # 384 features: no full GMM
+    # the embeddings' rows are of unit length, so the API keeps them as the CLI does: the same model
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(path), "--label-column", "topic", "--text-column", "text", "-k", "3", "--seed", "0",
+              "--quiet", "--no-report", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 0
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "out" / "labels.csv")["cluster"], model.labels_)
 
 
 def test_small_table_where_the_autoencoder_cannot_help_does_not_lose_to_kmeans():

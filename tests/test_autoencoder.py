@@ -48,6 +48,13 @@ def test_scaling_choices():
     pixels = np.random.default_rng(0).integers(0, 256, (50, 4, 4)).astype(np.float32)
     ae = Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=1, device="cpu").fit(pixels)
     assert ae.input_scaling_ == "max"
+    # rows of unit length (sentence embeddings are so): standardising the columns would move their cosines
+    embeddings = np.random.default_rng(1).normal(size=(50, 16)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    ae = Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=1, device="cpu").fit(embeddings)
+    assert ae.input_scaling_ == "none"
+    ae = Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=1, device="cpu").fit(embeddings * 1.01)
+    assert ae.input_scaling_ == "standard"
     with pytest.raises(DeepclustError, match="The 'input_scaling' parameter of Autoencoder must be a str among"):
         Autoencoder(input_scaling="log", epochs=1).fit(pixels)
     with pytest.raises(DeepclustError, match=r"codes must have shape \(n, 2\)"):

@@ -176,8 +176,8 @@ SHARED_DOCS = {
     "tol": "Stop the clustering phase when fewer than this fraction of the labels change between updates.",
     "covariance_type": "Covariance of each Gaussian component: ``'full'`` or ``'diag'``.",
     "input_scaling": (
-        "``'auto'`` (data in [0, 1] unchanged; non-negative integers such as pixels divided by their maximum; "
-        "anything else standardised), ``'standard'``, ``'minmax'``, ``'max'`` or ``'none'``; stored in the model "
+        "``'auto'`` (data in [0, 1] and rows all of unit length, such as sentence embeddings, unchanged; "
+        "non-negative integers such as pixels divided by their maximum; anything else standardised), ``'standard'``, ``'minmax'``, ``'max'`` or ``'none'``; stored in the model "
         "and reapplied to new data."),
     "max_grad_norm": (
         "Clip the gradient to this total L2 norm before every optimiser step, in every phase (a guard against "

@@ -17,14 +17,20 @@ def power_of_two_unit(values: np.ndarray, axis: int | None = None) -> np.ndarray
     return np.ldexp(1.0, np.frexp(np.nanmax(np.abs(values), axis=axis))[1])
 
 
+#: rows whose Euclidean length is within this of 1 are of unit length (float32 embeddings
+#: normalised for cosine similarity come within 1e-6)
+UNIT_LENGTH_TOLERANCE = 1e-3
+
+
 class ScalingStatistics:
     """What every scaling needs, gathered block by block in one pass: per-feature minimum,
-    maximum, mean and variance (Chan et al.'s pairwise update, in float64), and whether every
-    value is a whole number."""
+    maximum, mean and variance (Chan et al.'s pairwise update, in float64), whether every
+    value is a whole number, and whether every row is of unit length."""
 
     def __init__(self):
         self.count = 0
         self.whole = True
+        self.unit_rows = True
 
     def add(self, block: np.ndarray) -> None:
         """Fold in ``block`` ``(m, *shape)`` float32."""
@@ -35,6 +41,8 @@ class ScalingStatistics:
         m2 = ((block - mean.astype(np.float32)).astype(np.float64) ** 2).sum(axis=0)
         lo, hi = block.min(axis=0), block.max(axis=0)
         self.whole = self.whole and bool(np.array_equal(block, np.round(block)))
+        lengths = np.linalg.norm(block.reshape(m, -1), axis=1)
+        self.unit_rows = self.unit_rows and bool((np.abs(lengths - 1.0) <= UNIT_LENGTH_TOLERANCE).all())
         if self.count == 0:
             self.mean, self.m2, self.lo, self.hi, self.count = mean, m2, lo, hi, m
             return
@@ -48,8 +56,10 @@ class ScalingStatistics:
 def choose_scaling(blocks: np.ndarray | Iterable[np.ndarray], scaling: str) -> tuple[str, np.ndarray, np.ndarray]:
     """Per-feature ``(name, offset, scale)`` so that ``(X - offset) / scale`` is well scaled.
 
-    ``"auto"`` leaves data in [0, 1] alone, divides non-negative integer data (pixels, counts) by
-    its largest value (``"max"``: 255 for 8-bit images), and standardises anything else.
+    ``"auto"`` leaves data in [0, 1] alone, and rows all of unit length (an embedding normalised
+    for cosine similarity, such as sentence embeddings: standardising its columns would change
+    which rows are near), divides non-negative integer data (pixels, counts) by its largest
+    value (``"max"``: 255 for 8-bit images), and standardises anything else.
     ``blocks`` is ``X`` ``(n, *shape)`` or consecutive row blocks of it, read once (the same
     blocks give the same result to the last bit); offset and scale have shape ``shape``.
     """
@@ -61,7 +71,7 @@ def choose_scaling(blocks: np.ndarray | Iterable[np.ndarray], scaling: str) -> t
     shape = stats.lo.shape
     lo, hi = float(stats.lo.min()), float(stats.hi.max())
     if scaling == "auto":
-        if lo >= 0.0 and hi <= 1.0:
+        if (lo >= 0.0 and hi <= 1.0) or stats.unit_rows:
             scaling = "none"
         elif lo >= 0.0 and stats.whole:
             scaling = "max"
