@@ -177,8 +177,8 @@ SHARED_DOCS = {
     "covariance_type": "Covariance of each Gaussian component: ``'full'`` or ``'diag'``.",
     "input_scaling": (
         "``'auto'`` (data in [0, 1] and rows all of unit length, such as sentence embeddings, unchanged; "
-        "non-negative integers such as pixels divided by their maximum; anything else standardised), ``'standard'``, ``'minmax'``, ``'max'`` or ``'none'``; stored in the model "
-        "and reapplied to new data."),
+        "non-negative integers such as pixels divided by their maximum; anything else standardised), "
+        "``'standard'``, ``'minmax'``, ``'max'`` or ``'none'``; stored in the model and reapplied to new data."),
     "max_grad_norm": (
         "Clip the gradient to this total L2 norm before every optimiser step, in every phase (a guard against "
         "rare huge steps that turn the loss NaN); ``None`` does not clip."),
