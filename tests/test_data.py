@@ -360,7 +360,10 @@ def test_a_csv_of_semicolons_is_read_with_decimal_commas(tmp_path: Path) -> None
     loaded = read_data(european)
     assert loaded.feature_names == ["a", "b"]
     np.testing.assert_array_equal(loaded.X, np.array([[6.99, -8.28], [1.5, 2.0]], dtype=np.float32))
-    plain = tmp_path / "plain.csv"  # a comma in the first line: comma-separated, as always
+    headerless = tmp_path / "headerless.csv"  # a first row of numbers with decimal commas between semicolons
+    headerless.write_text("6,99;-8,28\n1,5;2\n")
+    np.testing.assert_array_equal(read_data(headerless).X, loaded.X)
+    plain = tmp_path / "plain.csv"  # a comma in the first line, and not only numbers: comma-separated, as always
     plain.write_text("a,b;c\n1,2\n")
     loaded = read_data(plain)
     assert loaded.feature_names == ["a", "b;c"] and loaded.X.tolist() == [[1.0, 2.0]]
@@ -410,8 +413,8 @@ def test_table_errors(tmp_path: Path) -> None:
         read_data(only, label_column="label")
     semi = write("semi.tsv", "a;b\n1;2\n")
     with pytest.raises(DeepclustError, match=r"semi\.tsv: found a single column whose values contain ';'; deepclust "
-                       r"reads \.csv files as comma-separated \(or semicolon-separated when the first line has no "
-                       r"comma\) and \.tsv/\.tab files as tab-separated"):
+                       r"reads \.csv files as comma-separated \(or semicolon-separated when the first line is\) "
+                       r"and \.tsv/\.tab files as tab-separated, so rename the file or change its separator$"):
         read_data(semi)
     ragged = write("ragged.csv", "1,2\n3,4,5,6\n")
     with pytest.raises(DeepclustError, match=r"cannot read .*ragged\.csv"):

@@ -233,8 +233,9 @@ def _looks_numeric(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values, errors="coerce").notna()
 
 
-def _detect_header(path: Path, shown: str, sep: str) -> bool:
-    """True when no cell of the first row parses as a number (and at least one is non-empty)."""
+def _detect_header(path: Path, shown: str, sep: str, decimal: str = ".") -> bool:
+    """True when no cell of the first row parses as a number, written with ``decimal`` as the
+    decimal mark (and at least one cell is non-empty)."""
     try:
         first = pd.read_csv(
             path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, na_filter=False
@@ -246,7 +247,8 @@ def _detect_header(path: Path, shown: str, sep: str) -> bool:
     if first.empty:
         raise DeepclustError(f"{shown}: the file is empty")
     cells = first.iloc[0].astype(str).str.strip()
-    return bool((cells != "").any() and not _looks_numeric(cells).any())
+    numbers = cells.str.replace(decimal, ".", regex=False) if decimal != "." else cells
+    return bool((cells != "").any() and not _looks_numeric(numbers).any())
 
 
 def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
@@ -261,20 +263,29 @@ def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
 
 
+#: a number written with a decimal comma, or a whole number ("6,99", "-8", "1,5e3")
+_DECIMAL_COMMA_NUMBER = re.compile(r"[-+]?(\d+(,\d*)?|,\d+)([eE][-+]?\d+)?")
+
+
 def _separator_and_decimal(path: Path, sep: str) -> tuple[str, str]:
     """The field separator and decimal mark of a text table whose suffix names ``sep``: a ``.csv``
-    file whose first line holds ``;`` and no ``,`` is semicolon-separated with decimal commas, as
-    spreadsheets write CSV where the comma is the decimal mark (``1,5;2,25``)."""
+    file whose first line holds ``;`` and either no ``,`` (a header) or, between the semicolons,
+    only numbers (a first row of data) is semicolon-separated with decimal commas, as
+    spreadsheets write CSV where the comma is the decimal mark (``6,99;-8,28``)."""
     if sep != ",":
         return sep, "."
     with open(path, encoding="utf-8", errors="replace") as fh:
-        first = fh.readline()
-    return (";", ",") if ";" in first and "," not in first else (sep, ".")
+        first = fh.readline().rstrip("\r\n")
+    if ";" not in first:
+        return sep, "."
+    cells = [cell.strip() for cell in first.split(";")]
+    numbers = all(cell == "" or _DECIMAL_COMMA_NUMBER.fullmatch(cell) for cell in cells) and any(cells)
+    return (";", ",") if "," not in first or numbers else (sep, ".")
 
 
 def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bool]:
     sep, decimal = _separator_and_decimal(path, sep)
-    has_header = _detect_header(path, shown, sep)
+    has_header = _detect_header(path, shown, sep, decimal)
     # index_col=False: a row with one more field than the header (a separator at the end of
     # every row) is not read as an index column followed by shifted values; a cell of "?" is
     # missing (UCI's convention), besides pandas' own markers (NA, n/a, null, ...)
@@ -287,7 +298,7 @@ def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bo
     others = [s for s in (";", "\t", ",", "|") if s != sep and s in first_line]
     if longer:  # pandas would drop the extra fields
         hint = (f"; the header holds {others[0]!r}: deepclust reads .csv files as comma-separated (or "
-                "semicolon-separated when the first line has no comma) and .tsv/.tab files as tab-separated"
+                "semicolon-separated when the first line is) and .tsv/.tab files as tab-separated"
                 if others else "")
         raise DeepclustError(f"{shown}: some rows have more fields than the header's {df.shape[1]}{hint}")
     if df.shape[1] == 1 and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
@@ -295,8 +306,7 @@ def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bo
             raise DeepclustError(
                 f"{shown}: found a single column whose values contain {others[0]!r}; "
                 "deepclust reads .csv files as comma-separated (or semicolon-separated when the first "
-                "line has no comma) and .tsv/.tab files as tab-separated, so rename the file or change "
-                "its separator"
+                "line is) and .tsv/.tab files as tab-separated, so rename the file or change its separator"
             )
     if not has_header:
         df.columns = [str(i) for i in range(df.shape[1])]
