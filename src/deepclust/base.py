@@ -181,10 +181,10 @@ class TorchEstimator:
         if "pretrain_epochs" in changes:  # left at "auto": the preset's count is where "auto" starts
             stand_in.pretrain_epochs = "auto"
             stand_in.default_pretrain_epochs = changes["pretrain_epochs"]
-            stand_in.preset_default = type(self)(**{**params, "preset": "default"})  # whose steps cap it
+            stand_in.default_batch_size = params["batch_size"]  # the default's steps cap the preset's
         stand_in.fit(X)
         vars(self).update({k: v for k, v in vars(stand_in).items()
-                           if k not in params and k not in ("default_pretrain_epochs", "preset_default")})
+                           if k not in params and k not in ("default_pretrain_epochs", "default_batch_size")})
         self.preset_params_ = changes
         return self
 

@@ -263,10 +263,6 @@ def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
 
 
-#: a number written with a decimal comma, or a whole number ("6,99", "-8", "1,5e3")
-_DECIMAL_COMMA_NUMBER = re.compile(r"[-+]?(\d+(,\d*)?|,\d+)([eE][-+]?\d+)?")
-
-
 def _separator_and_decimal(path: Path, sep: str) -> tuple[str, str]:
     """The field separator and decimal mark of a text table whose suffix names ``sep``: a ``.csv``
     file whose first line holds ``;`` and either no ``,`` (a header) or, between the semicolons,
@@ -278,8 +274,9 @@ def _separator_and_decimal(path: Path, sep: str) -> tuple[str, str]:
         first = fh.readline().rstrip("\r\n")
     if ";" not in first:
         return sep, "."
-    cells = [cell.strip() for cell in first.split(";")]
-    numbers = all(cell == "" or _DECIMAL_COMMA_NUMBER.fullmatch(cell) for cell in cells) and any(cells)
+    cells = pd.Series(first.split(";")).str.strip()
+    present = cells != ""
+    numbers = bool(present.any() and _looks_numeric(cells[present].str.replace(",", ".", regex=False)).all())
     return (";", ",") if "," not in first or numbers else (sep, ".")
 
 

@@ -41,8 +41,9 @@ class ScalingStatistics:
         m2 = ((block - mean.astype(np.float32)).astype(np.float64) ** 2).sum(axis=0)
         lo, hi = block.min(axis=0), block.max(axis=0)
         self.whole = self.whole and bool(np.array_equal(block, np.round(block)))
-        lengths = np.linalg.norm(block.reshape(m, -1), axis=1)
-        self.unit_rows = self.unit_rows and bool((np.abs(lengths - 1.0) <= UNIT_LENGTH_TOLERANCE).all())
+        if self.unit_rows:  # once a row is not, the norms of later blocks are not needed
+            lengths = np.linalg.norm(block.reshape(m, -1), axis=1)
+            self.unit_rows = bool((np.abs(lengths - 1.0) <= UNIT_LENGTH_TOLERANCE).all())
         if self.count == 0:
             self.mean, self.m2, self.lo, self.hi, self.count = mean, m2, lo, hi, m
             return

@@ -187,11 +187,11 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         """Pretraining epochs on data of ``shape``: :func:`~deepclust.base.resolve_pretrain_epochs`, and
         under a preset's pretraining length :func:`~deepclust.base.preset_pretrain_epochs`."""
         epochs = resolve_pretrain_epochs(self.pretrain_epochs, self.default_pretrain_epochs, shape, self.batch_size)
-        default = getattr(self, "preset_default", None)  # set on a preset's stand-in (base.py)
-        if default is None:
+        default_batch = getattr(self, "default_batch_size", None)  # set on a preset's stand-in (base.py)
+        if default_batch is None:
             return epochs
         n_samples = int(shape[0])
-        default_steps = default.default_pretrain_epochs * -(-n_samples // int(default.batch_size))
+        default_steps = type(self).default_pretrain_epochs * -(-n_samples // int(default_batch))
         return preset_pretrain_epochs(epochs, self.default_pretrain_epochs, n_samples, self.batch_size, default_steps)
 
     def _get_autoencoder(self, X, seed: int):
