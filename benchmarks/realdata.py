@@ -65,6 +65,10 @@ VOICES = ("en-gb", "en-us", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp
 VARIANTS = ("", "+f3")
 SPEEDS = (140, 185)
 PITCHES = (35, 70)
+#: Debian package descriptions: the eight largest sections of the archive named after a subject
+#: (not a language, a packaging role or a desktop), 100 distinct descriptions drawn from each
+PACKAGE_SECTIONS = ("science", "games", "text", "sound", "graphics", "fonts", "web", "math")
+PACKAGES_PER_SECTION = 100
 
 
 def _sklearn_csv(name: str) -> Path:
@@ -127,6 +131,35 @@ def _speech() -> Path:
     return root
 
 
+def _debian_packages() -> Path:
+    """The one-line descriptions of Debian packages (``apt-cache dumpavail``), labelled by section."""
+    import csv
+    import random
+
+    path = CACHE / "debian-packages.csv"
+    if path.exists():
+        return path
+    if shutil.which("apt-cache") is None:
+        raise SystemExit("the package-description set needs apt-cache (Debian's package lists)")
+    listing = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True, check=True).stdout
+    by_section: dict[str, set[str]] = {section: set() for section in PACKAGE_SECTIONS}
+    for stanza in listing.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " ")
+        if fields.get("Section") in by_section and fields.get("Description"):
+            by_section[fields["Section"]].add(fields["Description"].strip())
+    short = {section: len(found) for section, found in by_section.items() if len(found) < PACKAGES_PER_SECTION}
+    if short:
+        raise SystemExit(f"too few package descriptions (run apt-get update first): {short}")
+    rng = random.Random(0)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["description", "section"])
+        for section, found in by_section.items():
+            writer.writerows([text, section] for text in rng.sample(sorted(found), PACKAGES_PER_SECTION))
+    return path
+
+
 def datasets() -> dict[str, dict]:
     """Every dataset: the CLI arguments that fit it, and what featurize needs to read it alike."""
     found = {}
@@ -146,6 +179,10 @@ def datasets() -> dict[str, dict]:
     found["stdlib-docstrings"] = {"cli": [str(text), "--label-column", "package", "--text-column", "text"],
                                   "featurize": (text, {"label_column": "package", "text_column": "text"}),
                                   "modality": "text"}
+    packages = _debian_packages()
+    found["debian-packages"] = {"cli": [str(packages), "--label-column", "section", "--text-column", "description"],
+                                "featurize": (packages, {"label_column": "section", "text_column": "description"}),
+                                "modality": "text"}
     speech = _speech()
     found["spoken-words"] = {"cli": [str(speech)], "featurize": (speech, {}), "modality": "audio"}
     found["mnist-sample"] = {"cli": [], "featurize": None, "modality": "images"}

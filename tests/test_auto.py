@@ -57,13 +57,18 @@ def test_tiny_text_comes_out_as_clean_as_kmeans_on_the_same_embeddings(tmp_path)
     model = AutoClusterer(3, random_state=0).fit(data.X)
     assert kmeans == 1.0
     assert cluster_accuracy(y, model.labels_) >= kmeans
-    assert set(model.candidates_) == {"kmeans", "umap-gmm", "n2d"}  # 384 features: no full GMM
+    # rows of unit length are embeddings: UMAP + GMM alone, no vote and no autoencoder
+    assert (model.route_, list(model.candidates_)) == ("embeddings", ["umap-gmm"])
+    assert model.selection_ == ("umap-gmm: the route for embeddings (rows of unit length, such as sentence "
+                                "embeddings)")
     # the embeddings' rows are of unit length, so the API keeps them as the CLI does: the same model
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", str(path), "--label-column", "topic", "--text-column", "text", "-k", "3", "--seed", "0",
               "--quiet", "--no-report", "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 0
     np.testing.assert_array_equal(pd.read_csv(tmp_path / "out" / "labels.csv")["cluster"], model.labels_)
+    loaded = deepclust.load(tmp_path / "out" / "model")
+    assert (loaded.route_, loaded.selection_) == (model.route_, model.selection_)
 
 
 def test_small_table_where_the_autoencoder_cannot_help_does_not_lose_to_kmeans():
@@ -73,6 +78,7 @@ def test_small_table_where_the_autoencoder_cannot_help_does_not_lose_to_kmeans()
     for seed in (0, 1):
         model = AutoClusterer(3, random_state=seed).fit(X)
         assert cluster_accuracy(y, model.labels_) >= kmeans - 0.02, model.selection_
+        assert model.route_ is None and list(model.candidates_) == ["kmeans", "gmm", "umap-gmm", "n2d"]
 
 
 def test_consensus_picks_the_candidate_the_others_agree_with(blobs):
@@ -228,12 +234,19 @@ def test_bad_network_sizes_name_the_parameter(blobs, params, message):
         deepclust.N2D(4, **params).fit(blobs[0])
 
 
-def test_epochs_reach_the_n2d_candidate_on_images():
+def test_epochs_reach_the_n2d_candidate_on_images(tmp_path):
     """``epochs`` (``--epochs``) sets the self-labelling epochs of what auto fits on images."""
     rng = np.random.default_rng(0)
     images = rng.random((60, 8, 8)).astype(np.float32)
     images[:30, :4] += 2.0
     model = AutoClusterer(2, pretrain_epochs=1, epochs=2, random_state=0).fit(images)
-    assert model.chosen_ == "n2d"
+    assert (model.chosen_, model.route_) == ("n2d", "images")
     assert model.best_estimator_.n_iter_ == 2
     assert [r["epoch"] for r in model.history_ if r["phase"] == "n2d_self_label"] == [1, 2]
+    # a file saved before routes were recorded: a lone candidate of "auto" was the images' route
+    model.save(tmp_path / "model")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    del config["fitted"]["route_"]
+    (tmp_path / "model" / "config.json").write_text(json.dumps(config))
+    assert deepclust.load(tmp_path / "model").selection_ == model.selection_ == (
+        "n2d: the route for images (self-labelling from shifted and rotated copies)")

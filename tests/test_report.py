@@ -154,7 +154,7 @@ def test_report_of_the_default_on_images_shows_thumbnails(tmp_path):
     html = model.report(X, tmp_path / "digits.html", y=y).read_text()
     data = payload(html)
     assert data["sprite"] == {"width": 28, "height": 28, "columns": 100}
-    assert html.count('class="thumb"') >= 3 and "n2d: the only candidate" in html
+    assert html.count('class="thumb"') >= 3 and "n2d: the route for images" in html
 
 
 def test_report_of_a_chosen_k_draws_the_criterion(blobs, tmp_path):

@@ -18,7 +18,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from .data.scaling import choose_scaling
-from .data.source import ArraySource, is_source
+from .data.source import ArraySource, is_source, row_blocks
 from .data.validate import check_input, input_scaling_for
 from .exceptions import DeepclustError, ModelFileError
 from .files import jsonable
@@ -215,13 +215,8 @@ class TorchEstimator:
     def _row_blocks(self, X: np.ndarray | ArraySource) -> Iterator[np.ndarray]:
         """The checked input ``X`` as float32 blocks ``(m, *input_shape_)`` of
         ``input_block_rows`` rows, in order (a file's rows checked for NaN/inf as they are read)."""
-        rows = self.input_block_rows
-        if isinstance(X, ArraySource):
-            for _, block in X.blocks(rows):
-                yield block.reshape(block.shape[0], *self.input_shape_)
-            return
-        for start in range(0, X.shape[0], rows):
-            yield X[start:start + rows]
+        for block in row_blocks(X, self.input_block_rows):
+            yield block.reshape(block.shape[0], *self.input_shape_)
 
     def _phase_checkpoint(self, phase: Phase) -> PhaseCheckpoint | None:
         """``checkpoint_dir/<phase>.safetensors`` (None without ``checkpoint_dir``), fingerprinted

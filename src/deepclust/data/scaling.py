@@ -22,6 +22,13 @@ def power_of_two_unit(values: np.ndarray, axis: int | None = None) -> np.ndarray
 UNIT_LENGTH_TOLERANCE = 1e-3
 
 
+def unit_length_rows(block: np.ndarray) -> bool:
+    """Whether every row of ``block`` ``(m, *shape)`` has Euclidean length 1 (within
+    :data:`UNIT_LENGTH_TOLERANCE`): an embedding normalised for cosine similarity."""
+    lengths = np.linalg.norm(block.reshape(block.shape[0], -1), axis=1)
+    return bool((np.abs(lengths - 1.0) <= UNIT_LENGTH_TOLERANCE).all())
+
+
 class ScalingStatistics:
     """What every scaling needs, gathered block by block in one pass: per-feature minimum,
     maximum, mean and variance (Chan et al.'s pairwise update, in float64), whether every
@@ -41,9 +48,8 @@ class ScalingStatistics:
         m2 = ((block - mean.astype(np.float32)).astype(np.float64) ** 2).sum(axis=0)
         lo, hi = block.min(axis=0), block.max(axis=0)
         self.whole = self.whole and bool(np.array_equal(block, np.round(block)))
-        if self.unit_rows:  # once a row is not, the norms of later blocks are not needed
-            lengths = np.linalg.norm(block.reshape(m, -1), axis=1)
-            self.unit_rows = bool((np.abs(lengths - 1.0) <= UNIT_LENGTH_TOLERANCE).all())
+        # once a row is not of unit length, the norms of later blocks are not needed
+        self.unit_rows = self.unit_rows and unit_length_rows(block)
         if self.count == 0:
             self.mean, self.m2, self.lo, self.hi, self.count = mean, m2, lo, hi, m
             return

@@ -266,6 +266,17 @@ def sample_index(n: int, size: int | None, seed: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(seed).choice(n, int(size), replace=False))
 
 
+def row_blocks(X, rows: int) -> Iterator[np.ndarray]:
+    """``X`` (an array or an :class:`ArraySource`, whose rows are checked as they are read) in
+    consecutive blocks of ``rows`` rows, in order."""
+    if isinstance(X, ArraySource):
+        for _, block in X.blocks(rows):
+            yield block
+        return
+    for start in range(0, X.shape[0], rows):
+        yield X[start:start + rows]
+
+
 def sample_rows(X, size: int | None, seed: int):
     """:func:`sample_index`'s rows of ``X`` (an array or an :class:`ArraySource`); ``X``
     itself when all are kept (a source read whole)."""

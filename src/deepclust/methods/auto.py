@@ -10,9 +10,10 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import check_n_clusters
+from ..base import TorchEstimator, check_n_clusters
 from ..cluster import MANIFOLD_SAMPLES, choose_n_clusters
-from ..data.source import sample_rows
+from ..data.scaling import unit_length_rows
+from ..data.source import row_blocks, sample_rows
 from ..data.validate import check_input, input_scaling_for, table_features
 from ..exceptions import DeepclustError, ModelFileError
 from ..model_file import estimator_from_config, save_model
@@ -31,6 +32,14 @@ CANDIDATES = ("kmeans", "gmm", "umap-gmm", "n2d")
 #: what ``candidates="auto"`` tries on images: N2D alone, whose self-labelling from shifted and
 #: rotated copies is a prior no pipeline on raw pixels has
 IMAGE_CANDIDATES = ("n2d",)
+#: what ``candidates="auto"`` tries on embeddings (every row of unit length, as sentence
+#: embeddings and TF-IDF rows are): UMAP + GMM alone, BERTopic's route, with no autoencoder
+EMBEDDING_CANDIDATES = ("umap-gmm",)
+#: the routes ``candidates="auto"`` takes without a vote, and why (``selection_``)
+ROUTES = {
+    "images": "the route for images (self-labelling from shifted and rotated copies)",
+    "embeddings": "the route for embeddings (rows of unit length, such as sentence embeddings)",
+}
 #: a full-covariance mixture on the raw features is tried only up to this many features
 GMM_MAX_FEATURES = 50
 #: the classes a saved AutoClusterer may hold as its chosen pipeline
@@ -46,11 +55,18 @@ def _has_chosen(attribute: str):
 class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Fit a few clustering pipelines and keep the one that agrees most with the others.
 
-    On images (samples shaped ``(h, w)`` or ``(c, h, w)``) ``candidates="auto"`` fits N2D alone:
-    its self-labelling teaches the encoder that shifted and rotated copies of an image belong
-    together, knowledge that no clustering of raw pixels has, and on images it beats them
-    (``benchmarks/results/realdata.md``). On
-    any other data there is no such prior to rely on, and all four candidates run on the same
+    ``candidates="auto"`` takes two kinds of data straight to one pipeline (``route_``):
+
+    - images (samples shaped ``(h, w)`` or ``(c, h, w)``): N2D alone. Its self-labelling teaches
+      the encoder that shifted and rotated copies of an image belong together, knowledge that no
+      clustering of raw pixels has, and on images it beats them
+      (``benchmarks/results/realdata.md``);
+    - embeddings (every row of unit length, as the text featurizer's sentence embeddings and
+      TF-IDF rows are): UMAP + GMM alone, the route of BERTopic and of N2D's second half. An
+      embedding is already a learned representation, so an autoencoder has little to add, and
+      on text UMAP + GMM beats both k-means and N2D (``benchmarks/NOTES.md``).
+
+    On any other data there is no such prior to rely on, and all four candidates run on the same
     data with the same seed:
 
     - ``"kmeans"``: k-means (10 restarts) on the scaled features, no network;
@@ -125,9 +141,11 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         "best_estimator_": ("estimator", "The chosen candidate, fitted (``predict``, ``transform``... use it)."),
         "candidates_": ("dict", "Per candidate: its agreement score, cluster count and seconds."),
         "candidate_labels_": ("dict of ndarray", "Per candidate: its partition of the training data."),
-        "selection_": ("dict", "The record of the choice, as written to ``selection.json``."),
+        "selection_": ("str", "The record of the choice, as written to ``selection.json``."),
         "n_clusters_": ("int", "The number of clusters used (chosen when ``n_clusters='auto'``)."),
         "k_scores_": ("dict", "With ``n_clusters='auto'``: the criterion for every K tried."),
+        "route_": ("str or None", ("``'images'`` or ``'embeddings'`` when ``candidates='auto'`` took that data "
+                                   "straight to its one pipeline, else None (the candidates voted).")),
     }
 
     def __init__(
@@ -161,7 +179,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         """Fit every candidate, score their agreement, keep the best; sets ``labels_``."""
         validate_params(self)
         X = check_input(self, X, reset=True)
-        names = self._check_candidates(images=is_image_shape(self.input_shape_))
+        names = self._check_candidates(X)
         seed = draw_seed(self.random_state)
         # an int seed reaches every candidate as it is: on images auto is N2D(random_state=seed)
         state = int(self.random_state) if isinstance(self.random_state, (int, np.integer)) else seed
@@ -196,9 +214,17 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         self.labels_ = self.best_estimator_.labels_
         return self
 
-    def _check_candidates(self, images: bool) -> list[str]:
+    def _check_candidates(self, X) -> list[str]:
+        """The candidates to fit; sets ``route_``."""
+        self.route_ = None
         if isinstance(self.candidates, str) and self.candidates == "auto":
-            return list(IMAGE_CANDIDATES if images else CANDIDATES)
+            if is_image_shape(self.input_shape_):
+                self.route_ = "images"
+                return list(IMAGE_CANDIDATES)
+            if all(unit_length_rows(block) for block in row_blocks(X, TorchEstimator.input_block_rows)):
+                self.route_ = "embeddings"
+                return list(EMBEDDING_CANDIDATES)
+            return list(CANDIDATES)
         names = [self.candidates] if isinstance(self.candidates, str) else list(self.candidates)
         unknown = [name for name in names if name not in CANDIDATES]
         if not names or unknown:
@@ -227,8 +253,10 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         """One line: which candidate was kept and why."""
         check_is_fitted(self, "best_estimator_")
         scores = ", ".join(f"{name} {entry['score']:.3f}" for name, entry in self.candidates_.items())
+        if self.route_ is not None:
+            return f"{self.chosen_}: {ROUTES[self.route_]}"
         if len(self.candidates_) == 1:
-            return f"{self.chosen_}: the only candidate for this data"
+            return f"{self.chosen_}: the only candidate given"
         return f"{self.chosen_}: highest mean NMI with the other candidates ({scores})"
 
     # --- the chosen pipeline's answers ----------------------------------------------------
@@ -306,6 +334,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
             "chosen_": self.chosen_,
             "candidates_": self.candidates_,
             "n_clusters_": self.n_clusters_,
+            "route_": self.route_,
             **({"k_scores_": {str(k): v for k, v in self.k_scores_.items()}} if hasattr(self, "k_scores_") else {}),
             "chosen_class": type(chosen).__name__,
             "chosen_params": params,
@@ -328,6 +357,9 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
             name: expect_tensor(tensors, f"candidate_labels.{name}", self.labels_.shape, torch.int64).numpy()
             for name in self.candidates_}
         self.n_clusters_ = int(fitted["n_clusters_"])
+        # in files saved before routes were recorded, a lone candidate of "auto" was the images'
+        auto_alone = self.candidates == "auto" and len(self.candidates_) == 1
+        self.route_ = fitted.get("route_", "images" if auto_alone else None)
         if "k_scores_" in fitted:
             self.k_scores_ = {int(k): float(v) for k, v in fitted["k_scores_"].items()}
         self.input_shape_, self.n_features_in_ = chosen.input_shape_, chosen.n_features_in_
