@@ -7,6 +7,7 @@ import pytest
 import deepclust
 from deepclust import AEKMeans, AutoClusterer, DeepclustError, cluster_accuracy
 from deepclust.cli import main
+from deepclust.data import featurize
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,13 @@ def test_api_and_cli_build_the_same_model_from_a_table(table, tmp_path):
     cli = pd.read_csv(tmp_path / "out" / "labels.csv")
     model = AEKMeans(3, pretrain_epochs=0, random_state=2).fit(pd.read_csv(tmp_path / "table.csv"))
     np.testing.assert_array_equal(cli["cluster"].to_numpy(), model.labels_)
+    # the file featurized in Python: its columns are scaled already, as the CLI knows
+    data = featurize(tmp_path / "table.csv")
+    assert data.input_scaling == "none"
+    np.save(tmp_path / "X.npy", data.X)
+    assert featurize(tmp_path / "X.npy").input_scaling == "auto"  # an array file is taken as it is
+    featurized = AEKMeans(3, pretrain_epochs=0, input_scaling=data.input_scaling, random_state=2).fit(data.X)
+    np.testing.assert_array_equal(featurized.labels_, model.labels_)
 
 
 def test_an_array_with_gaps_gets_deepclusts_own_message():

@@ -114,6 +114,12 @@ class Featurized:
     ids: tuple[str, list[str]] | None = None
     frame: pd.DataFrame | None = None
 
+    @property
+    def input_scaling(self) -> str:
+        """The ``input_scaling`` that fits ``X`` as ``deepclust fit`` does: the featurizer's where
+        it has scaled the features already (``"none"`` for tables and text), else ``"auto"``."""
+        return getattr(self.featurizer, "input_scaling", "auto")
+
 
 def _id_values(df: pd.DataFrame, dropped: dict[str, str]) -> tuple[str, list[str]] | None:
     """The first column of ``df`` that the table preprocessing dropped as ID-like, and its values."""
