@@ -407,38 +407,40 @@ def test_shapes_folder_gives_three_clusters_with_the_conv_autoencoder(data, tmp_
     assert_png(out / "clusters.png")
 
 
-def _flat_bars(n_per: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flattened 8x8 8-bit images of a horizontal, a vertical and a diagonal bar, with noise."""
+def _flat_squares(n_per: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened 8x8 8-bit images of a 3x3 square in one of three places, away from the left and
+    right edges, with noise."""
     rng = np.random.default_rng(seed)
     patterns = np.zeros((3, 8, 8))
-    patterns[0, 3:5, :] = patterns[1, :, 3:5] = 200
-    patterns[2][np.eye(8, dtype=bool)] = 200
+    patterns[0, 1:4, 1:4] = patterns[1, 1:4, 4:7] = patterns[2, 4:7, 2:5] = 200
     y = np.repeat(np.arange(3), n_per)
     X = np.clip(patterns[y] + rng.integers(0, 40, (len(y), 8, 8)), 0, 255).astype(np.uint8)
     return X.reshape(len(y), 64), y
 
 
 def test_a_flat_array_of_8_bit_pixels_is_read_as_images(tmp_path):
-    X, y = _flat_bars(20, 0)
-    np.save(tmp_path / "bars.npy", X)
-    read = featurize(tmp_path / "bars.npy")
+    X, y = _flat_squares(20, 0)
+    np.save(tmp_path / "squares.npy", X)
+    read = featurize(tmp_path / "squares.npy")
     assert read.modality == "images" and read.X.shape == (60, 8, 8)
     np.testing.assert_array_equal(read.X.reshape(60, 64), X)
     assert read.report == ["modality: images (a .npy array file, 64 whole numbers from 0 to 239 a row: read as "
                            "flattened 8x8 grayscale images; --modality array keeps the rows flat)"]
-    assert featurize(tmp_path / "bars.npy", "array").X.shape == (60, 64)
+    assert featurize(tmp_path / "squares.npy", "array").X.shape == (60, 64)
     rng = np.random.default_rng(0)
     survey = np.clip(np.round(3 + rng.normal(size=(60, 1)) + 0.8 * rng.normal(size=(60, 64))), 0, 6)
+    walks = np.clip(np.round(128 + 6 * np.cumsum(rng.normal(size=(60, 64)), axis=1)), 0, 255)
     for name, flat in {"binary": X > 100, "not square": X[:, :63], "side 7": X[:, :49], "fractions": X / 2.5,
                        "negative": X.astype(np.int16) - 1, "above 255": X.astype(np.int16) * 2,
                        "pixels in no spatial order": np.ascontiguousarray(X[:, rng.permutation(64)]),
-                       "a survey of 64 correlated questions": survey}.items():
+                       "a survey of 64 correlated questions": survey,
+                       "a series of 64 steps (its rows continue one another)": walks}.items():
         np.save(tmp_path / "flat.npy", flat)
         assert featurize(tmp_path / "flat.npy").modality == "array", name
 
 
 def test_a_table_of_8_bit_pixel_columns_is_read_as_images(tmp_path):
-    X, y = _flat_bars(20, 2)
+    X, y = _flat_squares(20, 2)
     pd.DataFrame(X, columns=[f"pixel{i}" for i in range(64)]).assign(label=y).to_csv(tmp_path / "t.csv", index=False)
     read = featurize(tmp_path / "t.csv", label_column="label")
     assert read.modality == "images" and read.X.shape == (60, 8, 8) and read.y.tolist() == y.tolist()
@@ -449,8 +451,8 @@ def test_a_table_of_8_bit_pixel_columns_is_read_as_images(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".npy", ".csv"])
 def test_flat_images_are_clustered_as_images_and_predicted_from_flat_rows(tmp_path, suffix):
-    X, y = _flat_bars(20, 1)
-    data = tmp_path / f"bars{suffix}"
+    X, y = _flat_squares(20, 1)
+    data = tmp_path / f"squares{suffix}"
     if suffix == ".npy":
         np.save(data, X)
     else:
