@@ -64,7 +64,7 @@ class AutoClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
     - embeddings (every row of unit length, as the text featurizer's sentence embeddings and
       TF-IDF rows are): UMAP + GMM alone, the route of BERTopic and of N2D's second half. An
       embedding is already a learned representation, so an autoencoder has little to add, and
-      on text UMAP + GMM beats both k-means and N2D (``benchmarks/NOTES.md``).
+      on text UMAP + GMM scored above k-means and N2D on average (``benchmarks/NOTES.md``).
 
     On any other data there is no such prior to rely on, and all four candidates run on the same
     data with the same seed:
