@@ -44,6 +44,12 @@ def is_integer(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def steps_per_epoch(n_samples: int, batch_size: int) -> int:
+    """Optimiser steps of one epoch over ``n_samples`` in batches of ``batch_size`` (the last
+    one partial)."""
+    return -(-int(n_samples) // int(batch_size))
+
+
 def resolve_pretrain_epochs(epochs, default: int, shape: tuple[int, ...], batch_size: int) -> int:
     """Pretraining epochs for data of ``shape`` ``(n_samples, *sample_shape)`` at ``batch_size``:
     ``"auto"`` gives ``default``, or more on small data so that the autoencoder takes at least
@@ -52,14 +58,14 @@ def resolve_pretrain_epochs(epochs, default: int, shape: tuple[int, ...], batch_
     than :data:`MIN_PRETRAIN_STEPS` steps (an autoencoder that short is rarely trained: clusters
     come out close to chance)."""
     n_samples = int(shape[0])
-    steps_per_epoch = -(-n_samples // int(batch_size))
+    steps = steps_per_epoch(n_samples, batch_size)
     floor = MIN_IMAGE_PRETRAIN_STEPS if is_image_shape(shape[1:]) else MIN_PRETRAIN_STEPS
-    auto = max(default, -(-floor // steps_per_epoch))
+    auto = max(default, -(-floor // steps))
     if isinstance(epochs, str) and epochs == "auto":
         return auto
-    if 0 < epochs * steps_per_epoch < MIN_PRETRAIN_STEPS:
+    if 0 < epochs * steps < MIN_PRETRAIN_STEPS:
         warnings.warn(
-            f"pretrain_epochs={epochs} gives the autoencoder only {epochs * steps_per_epoch} optimiser "
+            f"pretrain_epochs={epochs} gives the autoencoder only {epochs * steps} optimiser "
             f"steps on {n_samples} samples (batch {batch_size}); under {MIN_PRETRAIN_STEPS} it is "
             f"rarely trained enough to cluster well: pretrain_epochs='auto' would use {auto}",
             UserWarning, stacklevel=4)
@@ -77,9 +83,9 @@ def preset_pretrain_epochs(epochs: int, preset_epochs: int, n_samples: int, batc
     ``epochs``. For N2D's ``fast`` (20 epochs at batch 128: 10,940 steps on 70,000 samples) that is
     52 epochs on 10,000 samples. The same epochs at every size would leave a mid-sized set's codes
     half-trained."""
-    measured = preset_epochs * -(-PRESET_MEASURED_SAMPLES // int(batch_size))
+    measured = preset_epochs * steps_per_epoch(PRESET_MEASURED_SAMPLES, batch_size)
     scaled = measured * math.sqrt(min(n_samples, PRESET_MEASURED_SAMPLES) / PRESET_MEASURED_SAMPLES)
-    return max(int(epochs), int(min(scaled, default_steps)) // -(-n_samples // int(batch_size)))
+    return max(int(epochs), int(min(scaled, default_steps)) // steps_per_epoch(n_samples, batch_size))
 
 
 def check_n_clusters(k, n_samples: int) -> None:

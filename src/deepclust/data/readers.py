@@ -228,8 +228,10 @@ def read_labels(path: PathLike, column: str | None = None) -> np.ndarray:
 # tables
 
 
-def _looks_numeric(values: pd.Series) -> pd.Series:
-    """Boolean mask: which string cells parse as numbers."""
+def _looks_numeric(values: pd.Series, decimal: str = ".") -> pd.Series:
+    """Boolean mask: which string cells parse as numbers written with ``decimal`` as the decimal mark."""
+    if decimal != ".":
+        values = values.str.replace(decimal, ".", regex=False)
     return pd.to_numeric(values, errors="coerce").notna()
 
 
@@ -247,8 +249,7 @@ def _detect_header(path: Path, shown: str, sep: str, decimal: str = ".") -> bool
     if first.empty:
         raise DeepclustError(f"{shown}: the file is empty")
     cells = first.iloc[0].astype(str).str.strip()
-    numbers = cells.str.replace(decimal, ".", regex=False) if decimal != "." else cells
-    return bool((cells != "").any() and not _looks_numeric(numbers).any())
+    return bool((cells != "").any() and not _looks_numeric(cells, decimal).any())
 
 
 def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
@@ -276,7 +277,7 @@ def _separator_and_decimal(path: Path, sep: str) -> tuple[str, str]:
         return sep, "."
     cells = pd.Series(first.split(";")).str.strip()
     present = cells != ""
-    numbers = bool(present.any() and _looks_numeric(cells[present].str.replace(",", ".", regex=False)).all())
+    numbers = bool(present.any() and _looks_numeric(cells[present], ",").all())
     return (";", ",") if "," not in first or numbers else (sep, ".")
 
 

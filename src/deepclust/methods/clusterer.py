@@ -19,6 +19,7 @@ from ..base import (
     check_n_clusters,
     preset_pretrain_epochs,
     resolve_pretrain_epochs,
+    steps_per_epoch,
     warn_if_clusters_empty,
 )
 from ..cluster import kmeans
@@ -191,7 +192,7 @@ class DeepClusterer(ReportMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, 
         if default_batch is None:
             return epochs
         n_samples = int(shape[0])
-        default_steps = type(self).default_pretrain_epochs * -(-n_samples // int(default_batch))
+        default_steps = type(self).default_pretrain_epochs * steps_per_epoch(n_samples, default_batch)
         return preset_pretrain_epochs(epochs, self.default_pretrain_epochs, n_samples, self.batch_size, default_steps)
 
     def _get_autoencoder(self, X, seed: int):
