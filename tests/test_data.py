@@ -363,6 +363,15 @@ def test_a_csv_of_semicolons_is_read_with_decimal_commas(tmp_path: Path) -> None
     headerless = tmp_path / "headerless.csv"  # a first row of numbers with decimal commas between semicolons
     headerless.write_text("6,99;-8,28\n1,5;2\n")
     np.testing.assert_array_equal(read_data(headerless).X, loaded.X)
+    grouped = tmp_path / "grouped.csv"  # points between groups of three digits, as such spreadsheets write them
+    grouped.write_text("a;b;c;d\n1.234,5;12,5 %;€ 1.000;(2,5)\n-1.000.000;7;€ 3,25;4\n")
+    expected = np.array([[1234.5, 12.5, 1000, -2.5], [-1e6, 7, 3.25, 4]], dtype=np.float32)
+    np.testing.assert_array_equal(read_data(grouped).X, expected)
+    grouped.write_text("1.234,5;12,5\n-1.000.000;7\n")  # no header: the first row's numbers are grouped too
+    np.testing.assert_array_equal(read_data(grouped).X, expected[:, :2])
+    point = tmp_path / "point.csv"  # "1.5" groups no thousands: it stays 1.5 (pandas' thousands="." gives 15)
+    point.write_text("a;b\n1,5;1.5\n2;2.5\n")
+    assert read_data(point).X.tolist() == [[1.5, 1.5], [2.0, 2.5]]
     plain = tmp_path / "plain.csv"  # a comma in the first line, and not only numbers: comma-separated, as always
     plain.write_text("a,b;c\n1,2\n")
     loaded = read_data(plain)

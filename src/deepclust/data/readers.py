@@ -229,10 +229,12 @@ def read_labels(path: PathLike, column: str | None = None) -> np.ndarray:
 
 
 def _looks_numeric(values: pd.Series, decimal: str = ".") -> pd.Series:
-    """Boolean mask: which string cells parse as numbers written with ``decimal`` as the decimal mark."""
-    if decimal != ".":
-        values = values.str.replace(decimal, ".", regex=False)
-    return pd.to_numeric(values, errors="coerce").notna()
+    """Boolean mask: which string cells parse as numbers written with ``decimal`` as the decimal
+    mark (with a decimal comma, points may group thousands: ``1.234,5``)."""
+    if decimal == ".":
+        return pd.to_numeric(values, errors="coerce").notna()
+    grouped = values.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+    return pd.to_numeric(values.str.replace(decimal, ".", regex=False), errors="coerce").notna() | grouped
 
 
 def _detect_header(path: Path, shown: str, sep: str, decimal: str = ".") -> bool:
@@ -292,6 +294,8 @@ def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bo
         df = _read_csv_checked(path, shown, sep=sep, decimal=decimal, header=0 if has_header else None,
                                index_col=False, na_values=["?"])
     longer = any("does not match length of data" in str(w.message) for w in caught)
+    if decimal == ",":
+        df = df.apply(_decimal_comma_numbers)
     first_line = str(df.columns[0]) if has_header else str(df.iat[0, 0])
     others = [s for s in (";", "\t", ",", "|") if s != sep and s in first_line]
     if longer:  # pandas would drop the extra fields
@@ -415,6 +419,29 @@ _PERCENT = re.compile(r"\s*%$")
 _THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?")
 #: the same with spaces (plain, no-break or narrow no-break) between the groups ("1 234 567")
 _SPACED = re.compile(r"[-+]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(\.\d+)?")
+
+
+#: a number written with a decimal comma, and points between groups of three digits or none
+#: ("1.234.567,5", "-12,5", "1234")
+_DECIMAL_COMMA = re.compile(r"[-+]?([1-9]\d{0,2}(\.\d{3})+|\d+)(,\d+)?")
+
+
+def _decimal_comma_numbers(col: pd.Series) -> pd.Series:
+    """A text column of a file with decimal commas, read as numbers when every present cell is one
+    with points between groups of three digits (``1.234,5`` is 1234.5), possibly with a currency
+    sign, a percent sign or parentheses as :func:`parse_numbers` takes them (``€ 3,25`` is 3.25,
+    ``12,5 %`` 12.5); any other column is returned as it is. pandas' own ``thousands="."`` would
+    also read ``1.5`` as 15, which is why the grouping is checked."""
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        return col
+    present = col.notna()
+    cells = col[present].astype(str).str.strip().str.replace(_PARENTHESES, r"-\1", regex=True)
+    cells = cells.str.replace(_CURRENCY, r"\1", regex=True).str.replace(_PERCENT, "", regex=True)
+    if cells.empty or not cells.str.fullmatch(_DECIMAL_COMMA).all():
+        return col
+    numbers = pd.Series(np.nan, index=col.index)
+    numbers[present] = pd.to_numeric(cells.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    return numbers
 
 
 def parse_numbers(col: pd.Series) -> pd.Series:
