@@ -233,7 +233,7 @@ def _looks_numeric(values: pd.Series, decimal: str = ".") -> pd.Series:
     mark (with a decimal comma, points may group thousands: ``1.234,5``)."""
     if decimal == ".":
         return pd.to_numeric(values, errors="coerce").notna()
-    grouped = values.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+    grouped = values.str.fullmatch(_DECIMAL_COMMA, na=False)
     return pd.to_numeric(values.str.replace(decimal, ".", regex=False), errors="coerce").notna() | grouped
 
 
@@ -426,6 +426,13 @@ _SPACED = re.compile(r"[-+]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"[-+]?([1-9]\d{0,2}(\.\d{3})+|\d+)(,\d+)?")
 
 
+def _without_marks(cells: pd.Series) -> pd.Series:
+    """String cells stripped of what reports write around a number: spaces, parentheses around a
+    negative one (``(12)`` becomes ``-12``), a currency sign before it and a percent sign after it."""
+    cells = cells.str.strip().str.replace(_PARENTHESES, r"-\1", regex=True)
+    return cells.str.replace(_CURRENCY, r"\1", regex=True).str.replace(_PERCENT, "", regex=True)
+
+
 def _decimal_comma_numbers(col: pd.Series) -> pd.Series:
     """A text column of a file with decimal commas, read as numbers when every present cell is one
     with points between groups of three digits (``1.234,5`` is 1234.5), possibly with a currency
@@ -435,8 +442,7 @@ def _decimal_comma_numbers(col: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
         return col
     present = col.notna()
-    cells = col[present].astype(str).str.strip().str.replace(_PARENTHESES, r"-\1", regex=True)
-    cells = cells.str.replace(_CURRENCY, r"\1", regex=True).str.replace(_PERCENT, "", regex=True)
+    cells = _without_marks(col[present].astype(str))
     if cells.empty or not cells.str.fullmatch(_DECIMAL_COMMA).all():
         return col
     numbers = pd.Series(np.nan, index=col.index)
@@ -461,8 +467,7 @@ def parse_numbers(col: pd.Series) -> pd.Series:
         return pd.Series(np.nan, index=col.index)
     failed = text.notna() & values.isna()
     if failed.any():
-        cells = text[failed].str.strip().str.replace(_PARENTHESES, r"-\1", regex=True)
-        cells = cells.str.replace(_CURRENCY, r"\1", regex=True).str.replace(_PERCENT, "", regex=True)
+        cells = _without_marks(text[failed])
         for separator, grouped in ((",", _THOUSANDS), ("[ \u00a0\u202f]", _SPACED)):
             separated = cells.str.contains(separator)
             if not (separated & ~cells.str.fullmatch(grouped)).any():
