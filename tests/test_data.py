@@ -369,6 +369,8 @@ def test_a_csv_of_semicolons_is_read_with_decimal_commas(tmp_path: Path) -> None
     np.testing.assert_array_equal(read_data(grouped).X, expected)
     grouped.write_text("1.234,5;12,5\n-1.000.000;7\n")  # no header: the first row's numbers are grouped too
     np.testing.assert_array_equal(read_data(grouped).X, expected[:, :2])
+    grouped.write_text("1.234,5;12,5 %;€ 1.000;(2,5)\n-1.000.000;7;€ 3,25;4\n")  # no header, marks in the first row
+    np.testing.assert_array_equal(read_data(grouped).X, expected)
     point = tmp_path / "point.csv"  # "1.5" groups no thousands: it stays 1.5 (pandas' thousands="." gives 15)
     point.write_text("a;b\n1,5;1.5\n2;2.5\n")
     assert read_data(point).X.tolist() == [[1.5, 1.5], [2.0, 2.5]]

@@ -230,11 +230,14 @@ def read_labels(path: PathLike, column: str | None = None) -> np.ndarray:
 
 def _looks_numeric(values: pd.Series, decimal: str = ".") -> pd.Series:
     """Boolean mask: which string cells parse as numbers written with ``decimal`` as the decimal
-    mark (with a decimal comma, points may group thousands: ``1.234,5``)."""
+    mark (with a decimal comma, as :func:`_decimal_comma_numbers` reads them: points may group
+    thousands, and a currency sign, a percent sign or parentheses may stand around the number:
+    ``1.234,5``, ``€ 1.000``, ``12,5 %``)."""
     if decimal == ".":
         return pd.to_numeric(values, errors="coerce").notna()
-    grouped = values.str.fullmatch(_DECIMAL_COMMA, na=False)
-    return pd.to_numeric(values.str.replace(decimal, ".", regex=False), errors="coerce").notna() | grouped
+    cells = _without_marks(values)
+    grouped = cells.str.fullmatch(_DECIMAL_COMMA, na=False)
+    return pd.to_numeric(cells.str.replace(decimal, ".", regex=False), errors="coerce").notna() | grouped
 
 
 def _detect_header(path: Path, shown: str, sep: str, decimal: str = ".") -> bool:
