@@ -19,6 +19,7 @@ Writes ``results/realdata.json`` (every run) and ``results/realdata.md`` (means 
 ``results/realdata-fast.{json,md}`` instead.
 
     python benchmarks/realdata.py [--seeds 0 1 2] [--datasets iris wine ...] [--preset fast]
+                                  [--merge] [--k-auto-only]
 """
 from __future__ import annotations
 
@@ -352,6 +353,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=None)
     parser.add_argument("--merge", action="store_true",
                         help="keep the other datasets' runs of results/realdata.json (rerun only --datasets)")
+    parser.add_argument("--k-auto-only", action="store_true",
+                        help="rerun only -k auto's choice and keep every stored result else (implies --merge)")
     parser.add_argument("--preset", choices=["fast", "default", "accurate"], default="default",
                         help="deepclust fit's --preset (results/realdata-PRESET.* unless 'default')")
     args = parser.parse_args()
@@ -368,21 +371,26 @@ def main() -> None:
     started = time.perf_counter()
     runs, kept, earlier = [], [], None
     stored = RESULTS / f"{_stem(args.preset)}.json"
-    if args.merge and stored.exists():
+    if (args.merge or args.k_auto_only) and stored.exists():
         earlier = json.loads(stored.read_text())
         kept = [r for r in earlier["runs"] if r["dataset"] not in chosen]
+    elif args.k_auto_only:
+        raise SystemExit(f"--k-auto-only needs the stored results of a full run: {stored} is missing")
     for name in chosen:
         spec = specs[name]
         X, y = features(spec)
         _, y_index = np.unique(y.astype(str), return_inverse=True)
         k = int(y_index.max() + 1)
         for seed in args.seeds:
-            results = {}
-            for method, (labels, seconds) in baselines(X, k, seed, spec["modality"]).items():
-                results[method] = {**evaluate(y_index, labels), "seconds": seconds}
-            out = CACHE / "runs" / f"{name}-seed{seed}-{args.preset}"
-            preset = [] if args.preset == "default" else ["--preset", args.preset]
-            results["deepclust"] = run_cli([*spec["cli"], "-k", str(k), "--seed", str(seed), *preset], out)
+            if args.k_auto_only:
+                results = next(r["results"] for r in earlier["runs"] if (r["dataset"], r["seed"]) == (name, seed))
+            else:
+                results = {}
+                for method, (labels, seconds) in baselines(X, k, seed, spec["modality"]).items():
+                    results[method] = {**evaluate(y_index, labels), "seconds": seconds}
+                out = CACHE / "runs" / f"{name}-seed{seed}-{args.preset}"
+                preset = [] if args.preset == "default" else ["--preset", args.preset]
+                results["deepclust"] = run_cli([*spec["cli"], "-k", str(k), "--seed", str(seed), *preset], out)
             scaling = "none" if spec["modality"] in ("table", "text") else "auto"
             k_auto, _ = choose_n_clusters(X, (2, 30), seed, input_scaling=scaling)
             runs.append({"dataset": name, "seed": seed, "n": int(len(X)), "k": k, "k_auto": int(k_auto),

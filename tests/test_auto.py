@@ -13,7 +13,7 @@ import deepclust
 from deepclust import AEGMM, AutoClusterer, DeepclustError, cluster_accuracy
 from deepclust.base import MIN_IMAGE_PRETRAIN_STEPS, MIN_PRETRAIN_STEPS, resolve_pretrain_epochs
 from deepclust.cli import main
-from deepclust.cluster import choose_n_clusters, mixture
+from deepclust.cluster import choose_n_clusters, mixture, number
 from deepclust.cluster.number import k_candidates
 from deepclust.data.featurize import featurize
 
@@ -101,6 +101,21 @@ def test_k_auto_finds_the_number_of_well_separated_blobs(sizes):
     assert list(scores) == list(range(2, 31))
     model = AutoClusterer("auto", candidates=("kmeans",), random_state=0).fit(X)
     assert model.n_clusters_ == len(sizes) == max(model.k_scores_, key=model.k_scores_.get)
+
+
+def test_k_auto_keeps_nearby_groups_apart_on_small_data(monkeypatch):
+    """Four pairs of nearby groups of 15 points (120 in all): UMAP's 20 neighbours (N2D's value)
+    reach across each pair, so every seed's manifold shows 4 groups; with 6 neighbours (a
+    twentieth of the points) it shows more than 4."""
+    assert [number.manifold_neighbours(n) for n in (50, 96, 120, 200, 400, 70_000)] == [5, 5, 6, 10, 20, 20]
+    rng = np.random.default_rng(0)
+    far = rng.normal(0, 30, (4, 6))
+    centres = np.concatenate([far, far + 6 * np.eye(6)[0]])
+    X = np.concatenate([c + rng.normal(0, 1, (15, 6)) for c in centres])
+    chosen = [choose_n_clusters(X, (2, 30), seed=seed)[0] for seed in (0, 1, 2)]
+    monkeypatch.setattr(number, "manifold_neighbours", lambda n: 20)
+    assert [choose_n_clusters(X, (2, 30), seed=seed)[0] for seed in (0, 1, 2)] == [4, 4, 4]
+    assert min(chosen) > 4, chosen
 
 
 def test_k_candidates_are_capped_by_the_data_and_checked():
