@@ -12,7 +12,7 @@ For every dataset and seed, in one run:
   through the command-line entry point in this process (numba compiles UMAP once per process, so
   the first UMAP of the run is slower: its dataset is listed first and that is said in the table);
 - ``-k auto``'s choice of the number of clusters (``deepclust.cluster.choose_n_clusters`` on the same
-  features, as ``deepclust fit -k auto`` calls it).
+  features, as ``deepclust fit -k auto --seed S`` calls it: with the seed the estimator draws from S).
 
 Writes ``results/realdata.json`` (every run) and ``results/realdata.md`` (means ± std over seeds);
 ``--preset fast`` (or ``accurate``) passes ``--preset`` to ``deepclust fit`` and writes
@@ -362,6 +362,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     from deepclust.cluster import choose_n_clusters
     from deepclust.metrics import evaluate
+    from deepclust.training.engine import draw_seed
 
     specs = datasets()
     chosen = args.datasets or list(specs)
@@ -392,7 +393,7 @@ def main() -> None:
                 preset = [] if args.preset == "default" else ["--preset", args.preset]
                 results["deepclust"] = run_cli([*spec["cli"], "-k", str(k), "--seed", str(seed), *preset], out)
             scaling = "none" if spec["modality"] in ("table", "text") else "auto"
-            k_auto, _ = choose_n_clusters(X, (2, 30), seed, input_scaling=scaling)
+            k_auto, _ = choose_n_clusters(X, (2, 30), draw_seed(seed), input_scaling=scaling)
             runs.append({"dataset": name, "seed": seed, "n": int(len(X)), "k": k, "k_auto": int(k_auto),
                          "results": results})
             line = " ".join(f"{m} {r['acc']:.3f}" for m, r in results.items())
