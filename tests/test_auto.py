@@ -110,7 +110,7 @@ def test_k_auto_keeps_nearby_groups_apart_on_small_data(monkeypatch):
     assert [number.manifold_neighbours(n) for n in (50, 96, 120, 200, 400, 70_000)] == [5, 5, 6, 10, 20, 20]
     rng = np.random.default_rng(0)
     far = rng.normal(0, 30, (4, 6))
-    centres = np.concatenate([far, far + 6 * np.eye(6)[0]])
+    centres = np.concatenate([far, far + 7 * np.eye(6)[0]])
     X = np.concatenate([c + rng.normal(0, 1, (15, 6)) for c in centres])
     chosen = [choose_n_clusters(X, (2, 30), seed=seed)[0] for seed in (0, 1, 2)]
     monkeypatch.setattr(number, "manifold_neighbours", lambda n: 20)
