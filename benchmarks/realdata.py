@@ -384,7 +384,10 @@ def main() -> None:
         k = int(y_index.max() + 1)
         for seed in args.seeds:
             if args.k_auto_only:
-                results = next(r["results"] for r in earlier["runs"] if (r["dataset"], r["seed"]) == (name, seed))
+                stored_runs = (r["results"] for r in earlier["runs"] if (r["dataset"], r["seed"]) == (name, seed))
+                results = next(stored_runs, None)
+                if results is None:
+                    raise SystemExit(f"--k-auto-only: {stored} has no run of {name} with seed {seed}")
             else:
                 results = {}
                 for method, (labels, seconds) in baselines(X, k, seed, spec["modality"]).items():
