@@ -5,6 +5,7 @@ accuracy, plus broken files that must be skipped (with a count) or refused (with
 """
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import warnings
@@ -23,6 +24,8 @@ from deepclust.data.featurize import apply_featurizer, detect_modality, featuriz
 from deepclust.data.readers import parse_numbers
 from deepclust.data.tables import TablePreprocessor
 from test_cli import assert_png, assert_user_error, invoke
+
+featurize_module = importlib.import_module("deepclust.data.featurize")  # the package exports a function of that name
 
 FAST = ["--hidden-dims", "64,64", "--latent-dim", "4", "--batch-size",
         "32", "--device", "cpu", "--quiet", "--seed", "0"]
@@ -449,18 +452,28 @@ def test_a_table_of_8_bit_pixel_columns_is_read_as_images(tmp_path):
     assert featurize(tmp_path / "t.csv", "table", label_column="label").X.shape == (60, 64)
 
 
-@pytest.mark.parametrize("suffix", [".npy", ".csv"])
-def test_flat_images_are_clustered_as_images_and_predicted_from_flat_rows(tmp_path, suffix):
+@pytest.mark.parametrize("suffix", [".npy", ".csv", "streamed .npy"])
+def test_flat_images_are_clustered_as_images_and_predicted_from_flat_rows(tmp_path, suffix, monkeypatch):
     X, y = _flat_squares(20, 1)
-    data = tmp_path / f"squares{suffix}"
-    if suffix == ".npy":
-        np.save(data, X)
-    else:
+    data = tmp_path / f"squares{suffix.split()[-1]}"
+    if suffix == ".csv":
         pd.DataFrame(X, columns=[f"pixel{i}" for i in range(64)]).to_csv(data, index=False)
+    else:
+        np.save(data, X)
+    if suffix == "streamed .npy":
+        monkeypatch.setattr(featurize_module, "STREAM_BYTES", 0)  # every .npy counts as large
+        read = featurize(data)
+        assert read.modality == "images" and read.X.shape == (60, 8, 8) and read.X.sample_shape == (8, 8)
+        np.testing.assert_array_equal(read.X[:].reshape(60, 64), X)
+        assert read.report == ["modality: images (a .npy array file, 64 whole numbers from 0 to 239 a row, judged "
+                               "on the first 60 rows: read as flattened 8x8 grayscale images; --modality array "
+                               "keeps the rows flat)", "read in blocks: 60 rows, 0.0 GiB as float32, stay in the file"]
+        assert featurize(data, "array").X.sample_shape == (64,)
     pd.DataFrame({"label": y}).to_csv(tmp_path / "labels.csv", index=False)
     out = tmp_path / "out"
-    _, metrics = fit([data, "-k", "3", "--labels", tmp_path / "labels.csv"], out, *FAST)
+    result, metrics = fit([data, "-k", "3", "--labels", tmp_path / "labels.csv"], out, *FAST)
     assert metrics["acc"] == 1.0
+    assert ("read in blocks: 60 rows" in result.stdout) == (suffix == "streamed .npy")
     model = deepclust.load(out / "model")
     assert model.input_shape_ == (8, 8) and model.chosen_ == "n2d" and model.best_estimator_.n_iter_ == 10
     result = invoke("predict", out / "model", data, "--out", tmp_path / "predicted.csv")

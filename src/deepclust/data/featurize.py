@@ -183,7 +183,8 @@ def featurize(
     """Read ``path`` and learn its preprocessing; see the module docstring. ``audio_pooling``:
     ``"summary"`` or ``"segments"`` (see :mod:`deepclust.data.audio`). With ``modality="auto"``
     an array file or a table of integer columns whose rows are flattened square 8-bit images
-    (:data:`MIN_FLAT_IMAGE_SIDE`) comes back as images ``(n, side, side)``, modality ``"images"``."""
+    (:data:`MIN_FLAT_IMAGE_SIDE`) comes back as images ``(n, side, side)``, modality ``"images"``
+    (a ``.npy`` file read in blocks is judged on its first :data:`NEIGHBOUR_ROWS` rows)."""
     if modality not in MODALITIES:
         raise DeepclustError(f"modality must be one of {', '.join(MODALITIES)}; got {modality!r}")
     if text_backend not in BACKENDS:
@@ -207,9 +208,9 @@ def featurize(
             source = open_source(p)
             size = source.n * int(np.prod(source.sample_shape)) * 4
             if size >= STREAM_BYTES:  # too large to hold as float32: read in blocks
-                return Featurized(source, None, "array", shown, report=[
-                    *report, f"read in blocks: {source.n:,} rows, {size / 2**30:.1f} GiB as float32, "
-                    "stay in the file"])
+                streamed = f"read in blocks: {source.n:,} rows, {size / 2**30:.1f} GiB as float32, stay in the file"
+                images = _streamed_flat_images(source, shown, why, streamed) if automatic else None
+                return images or Featurized(source, None, "array", shown, report=[*report, streamed])
         loaded = read_data(p, label_column=label_column)
         images = _flat_images(loaded.X, loaded.y, shown, why, "array") if automatic else None
         if images is not None:
@@ -326,6 +327,30 @@ def _flat_images(rows: np.ndarray | pd.DataFrame, y, shown: str, why: str, flat:
     modality that keeps them flat.
     Only rows of a square width are converted. No featurizer is kept: ``predict`` reads the rows
     as numbers, and the model takes them as flattened images of its shape."""
+    found = _as_flat_images(rows)
+    if found is None:
+        return None
+    images, hi = found
+    return Featurized(images, y, "images", shown, report=[_flat_images_line(why, images.shape[-1], hi, flat)])
+
+
+def _streamed_flat_images(source: ArraySource, shown: str, why: str, streamed: str) -> Featurized | None:
+    """``source``'s flat rows read as images ``(side, side)`` in blocks if its first
+    :data:`NEIGHBOUR_ROWS` rows are flattened 8-bit images (:func:`_as_flat_images`), else None."""
+    found = _as_flat_images(source[:NEIGHBOUR_ROWS]) if source.ndim == 2 else None
+    if found is None:
+        return None
+    sample, hi = found
+    side = sample.shape[-1]
+    judged = f", judged on the first {len(sample):,} rows"
+    return Featurized(source.reshaped((side, side)), None, "images", shown,
+                      report=[_flat_images_line(why, side, hi, "array", judged), streamed])
+
+
+def _as_flat_images(rows: np.ndarray | pd.DataFrame) -> tuple[np.ndarray, float] | None:
+    """``(rows as float32 images (n, side, side), their largest value)`` when ``rows``
+    ``(n, side²)`` are flattened 8-bit images (:data:`MIN_FLAT_IMAGE_SIDE`,
+    :data:`MIN_NEIGHBOUR_CONTRAST`), else None; rows of another width are not converted."""
     side = math.isqrt(rows.shape[1]) if rows.ndim == 2 else 0
     if side < MIN_FLAT_IMAGE_SIDE or side * side != rows.shape[1]:
         return None
@@ -333,11 +358,16 @@ def _flat_images(rows: np.ndarray | pd.DataFrame, y, shown: str, why: str, flat:
     hi = float(X.max())
     if float(X.min()) < 0 or not 1 < hi <= 255 or not np.array_equal(X, np.round(X)):
         return None
-    if _neighbour_contrast(X[:NEIGHBOUR_ROWS].reshape(-1, side, side)) < MIN_NEIGHBOUR_CONTRAST:
+    images = X.reshape(-1, side, side)
+    if _neighbour_contrast(images[:NEIGHBOUR_ROWS]) < MIN_NEIGHBOUR_CONTRAST:
         return None
-    return Featurized(X.reshape(-1, side, side), y, "images", shown, report=[
-        f"modality: images ({why}, {X.shape[1]} whole numbers from 0 to {hi:g} a row: read as flattened "
-        f"{side}x{side} grayscale images; --modality {flat} keeps the rows flat)"])
+    return images, hi
+
+
+def _flat_images_line(why: str, side: int, hi: float, flat: str, judged: str = "") -> str:
+    """The report line of rows read as flattened images; ``flat`` is the modality that keeps them flat."""
+    return (f"modality: images ({why}, {side * side} whole numbers from 0 to {hi:g} a row{judged}: read as "
+            f"flattened {side}x{side} grayscale images; --modality {flat} keeps the rows flat)")
 
 
 def _neighbour_contrast(images: np.ndarray) -> float:

@@ -167,6 +167,8 @@ class ArraySource:
         The files or arrays, in order; the source's rows are theirs, one after the other.
     shown : str
         How messages name the data (the path the user gave).
+    sample_shape : tuple of int, optional
+        The shape one stored row is read as (the same number of values); default: as stored.
 
     Attributes
     ----------
@@ -176,12 +178,15 @@ class ArraySource:
         The number of rows of every read so far (what bounds the memory a pass needs).
     """
 
-    def __init__(self, parts: list, shown: str):
+    def __init__(self, parts: list, shown: str, sample_shape: tuple[int, ...] | None = None):
         shapes = {p.shape for p in parts}
         if len(shapes) > 1:
             raise DeepclustError(f"{shown}: the shards hold samples of different shapes {sorted(shapes)}")
         self.parts, self.shown = parts, shown
-        self.sample_shape = parts[0].shape
+        stored = parts[0].shape
+        self.sample_shape = stored if sample_shape is None else tuple(int(s) for s in sample_shape)
+        if np.prod(self.sample_shape, dtype=np.int64) != np.prod(stored, dtype=np.int64):
+            raise ValueError(f"samples stored as {stored} cannot be read as {self.sample_shape}")
         self.n = sum(p.rows for p in parts)
         self.shape = (self.n, *self.sample_shape)
         self.ndim = len(self.shape)
@@ -208,9 +213,15 @@ class ArraySource:
         return out
 
     def read(self, chunk: Chunk) -> np.ndarray:
-        """The chunk's rows as stored (uint8 stays uint8), not yet checked."""
+        """The chunk's rows in the stored dtype (uint8 stays uint8), not yet checked."""
         self.reads.append(chunk.rows)
-        return self.parts[chunk.part].read(chunk.start, chunk.stop)
+        raw = self.parts[chunk.part].read(chunk.start, chunk.stop)
+        return raw.reshape(len(raw), *self.sample_shape)
+
+    def reshaped(self, sample_shape: tuple[int, ...]) -> ArraySource:
+        """The same rows read as samples of ``sample_shape`` (the same number of values each),
+        e.g. flat rows of 784 pixels as ``(28, 28)`` images."""
+        return ArraySource(self.parts, self.shown, sample_shape)
 
     def checked(self, raw: np.ndarray, first: int) -> np.ndarray:
         """``raw`` rows (the source's rows ``first...``) as float32, refusing NaN/inf with its row."""
