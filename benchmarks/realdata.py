@@ -265,6 +265,23 @@ def _runs_of(meta: dict) -> str:
     return ", merged into ".join(runs)
 
 
+def _replaces_k_auto(command: str) -> bool:
+    """Whether the run of ``command`` redrew ``-k auto``'s choice on every dataset and nothing else."""
+    return "--k-auto-only" in command and "--datasets" not in command
+
+
+def _chain_without_k_auto_runs(meta: dict | None) -> dict | None:
+    """The chain of merged runs ``meta`` without its ``--k-auto-only`` runs over every dataset,
+    whose one column a new such run replaces whole."""
+    if meta is None:
+        return None
+    rest = _chain_without_k_auto_runs(meta.get("merged_run"))
+    if _replaces_k_auto(meta["command"]):
+        return rest
+    own = {key: value for key, value in meta.items() if key != "merged_run"}
+    return {**own, "merged_run": rest} if rest is not None else own
+
+
 def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
@@ -377,6 +394,10 @@ def main() -> None:
         kept = [r for r in earlier["runs"] if r["dataset"] not in chosen]
     elif args.k_auto_only:
         raise SystemExit(f"--k-auto-only needs the stored results of a full run: {stored} is missing")
+    command = "python benchmarks/realdata.py " + " ".join(sys.argv[1:])
+    merged = earlier["meta"] if earlier else None
+    if _replaces_k_auto(command):
+        merged = _chain_without_k_auto_runs(merged)
     for name in chosen:
         spec = specs[name]
         X, y = features(spec)
@@ -402,12 +423,12 @@ def main() -> None:
             line = " ".join(f"{m} {r['acc']:.3f}" for m, r in results.items())
             print(f"{name} seed {seed}: {line}; k auto {k_auto}", flush=True)
         meta = {
-            "command": "python benchmarks/realdata.py " + " ".join(sys.argv[1:]),
+            "command": command,
             "machine": _machine(),
             "torch": torch.__version__, "seeds": args.seeds, "preset": args.preset,
             "epochs": preset_epochs(args.preset),
             "wall_minutes": (time.perf_counter() - started) / 60,
-            **({"merged_run": earlier["meta"]} if earlier else {}),
+            **({"merged_run": merged} if merged else {}),
         }
         order = list(specs)
         write_tables(sorted(kept + runs, key=lambda r: order.index(r["dataset"])), meta)
