@@ -6,6 +6,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import re
 import shutil
 import struct
 import threading
@@ -20,6 +21,7 @@ import pytest
 
 import deepclust.datasets as datasets
 from deepclust.data import LoadedData, read_data, read_labels
+from deepclust.data.text import read_documents
 from deepclust.datasets import load_mnist, load_mnist_sample, read_idx
 from deepclust.exceptions import DeepclustError
 
@@ -378,6 +380,29 @@ def test_a_csv_of_semicolons_is_read_with_decimal_commas(tmp_path: Path) -> None
     plain.write_text("a,b;c\n1,2\n")
     loaded = read_data(plain)
     assert loaded.feature_names == ["a", "b;c"] and loaded.X.tolist() == [[1.0, 2.0]]
+
+
+def test_a_text_file_that_is_not_utf8_is_read_as_windows_1252_with_a_warning(tmp_path: Path) -> None:
+    # what Excel saves as "CSV (semicolon delimited)" on a French Windows: cp1252, not UTF-8
+    table = tmp_path / "excel.csv"
+    table.write_bytes("Région;Prix €;saison\n1,5;€ 3,25;été\n2;€ 4,5;hiver\n".encode("cp1252"))
+    notice = "excel.csv: not UTF-8 text; read as Windows-1252, the encoding Excel saves in on Western European Windows"
+    with pytest.warns(UserWarning, match=f"^{re.escape(str(tmp_path))}/{re.escape(notice)}$"):
+        loaded = read_data(table, label_column="saison")
+    assert loaded.feature_names == ["Région", "Prix €"] and loaded.y.tolist() == ["été", "hiver"]
+    np.testing.assert_array_equal(loaded.X, np.array([[1.5, 3.25], [2, 4.5]], dtype=np.float32))
+    table.write_bytes("\ufeffRégion;Prix €;saison\n1,5;€ 3,25;été\n2;€ 4,5;hiver\n".encode("utf-8"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # UTF-8 with a byte-order mark: read without a notice, the mark dropped
+        assert read_data(table, label_column="saison").feature_names == ["Région", "Prix €"]
+    documents = tmp_path / "notes.txt"
+    documents.write_bytes("Café crème\n“Thé” vert\n".encode("cp1252"))
+    with pytest.warns(UserWarning, match=r"^notes\.txt: not UTF-8 text; read as Windows-1252"):
+        assert read_documents(documents, "notes.txt").texts == ["Café crème", "“Thé” vert"]
+    neither = tmp_path / "neither.csv"  # 0x81 is no character in Windows-1252 either
+    neither.write_bytes(b"a,b\n1,\x81\n")
+    with pytest.raises(DeepclustError, match=r"^cannot read .*/neither\.csv: neither UTF-8 nor Windows-1252 text$"):
+        read_data(neither)
 
 
 def test_table_errors(tmp_path: Path) -> None:

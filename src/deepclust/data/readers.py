@@ -27,10 +27,10 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,10 @@ NPZ_LABEL_KEYS = ("y", "labels")
 LABEL_COLUMN_NAMES = ("label", "labels", "y", "cluster")
 
 _CHUNK_BYTES = 64 * 2**20  # finiteness is checked in row blocks of about this size
+#: what a text file that is not UTF-8 is read as: the code page Excel and Windows save text in for
+#: Western European languages (Latin-1's letters, plus the euro sign and typographic quotes)
+FALLBACK_ENCODING = "cp1252"
+T = TypeVar("T")
 #: what NumPy's .npy/.npz parsing raises on corrupt bytes (headers are parsed as Python literals,
 #: members are zip entries)
 _ARRAY_FILE_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TypeError, tokenize.TokenError,
@@ -240,21 +244,32 @@ def _looks_numeric(values: pd.Series, decimal: str = ".") -> pd.Series:
     return pd.to_numeric(cells.str.replace(decimal, ".", regex=False), errors="coerce").notna() | grouped
 
 
-def _detect_header(path: Path, shown: str, sep: str, decimal: str = ".") -> bool:
+def _detect_header(path: Path, shown: str, sep: str, decimal: str, encoding: str) -> bool:
     """True when no cell of the first row parses as a number, written with ``decimal`` as the
     decimal mark (and at least one cell is non-empty)."""
-    try:
-        first = pd.read_csv(
-            path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, na_filter=False
-        )
-    except pd.errors.EmptyDataError:
-        raise DeepclustError(f"{shown}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
+    first = _read_csv_checked(path, shown, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False,
+                              na_filter=False, encoding=encoding)
     if first.empty:
         raise DeepclustError(f"{shown}: the file is empty")
     cells = first.iloc[0].astype(str).str.strip()
     return bool((cells != "").any() and not _looks_numeric(cells, decimal).any())
+
+
+def read_decoded(read: Callable[[str], T], shown: str) -> T:
+    """``read(encoding)`` of a text file: in UTF-8 (with or without a byte-order mark), or, when
+    the file is not UTF-8, again in :data:`FALLBACK_ENCODING` with a warning saying so; a file
+    that decodes as neither is refused."""
+    try:
+        return read("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        result = read(FALLBACK_ENCODING)
+    except UnicodeDecodeError:
+        raise DeepclustError(f"cannot read {shown}: neither UTF-8 nor Windows-1252 text") from None
+    warnings.warn(f"{shown}: not UTF-8 text; read as Windows-1252, the encoding Excel saves in on "
+                  "Western European Windows", UserWarning, stacklevel=4)
+    return result
 
 
 def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
@@ -264,19 +279,19 @@ def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DeepclustError(f"{shown}: the file is empty") from None
     except UnicodeDecodeError:
-        raise DeepclustError(f"cannot read {shown}: not a UTF-8 text file") from None
+        raise  # for read_decoded
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
 
 
-def _separator_and_decimal(path: Path, sep: str) -> tuple[str, str]:
+def _separator_and_decimal(path: Path, sep: str, encoding: str) -> tuple[str, str]:
     """The field separator and decimal mark of a text table whose suffix names ``sep``: a ``.csv``
     file whose first line holds ``;`` and either no ``,`` (a header) or, between the semicolons,
     only numbers (a first row of data) is semicolon-separated with decimal commas, as
     spreadsheets write CSV where the comma is the decimal mark (``6,99;-8,28``)."""
     if sep != ",":
         return sep, "."
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding=encoding) as fh:
         first = fh.readline().rstrip("\r\n")
     if ";" not in first:
         return sep, "."
@@ -287,15 +302,19 @@ def _separator_and_decimal(path: Path, sep: str) -> tuple[str, str]:
 
 
 def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bool]:
-    sep, decimal = _separator_and_decimal(path, sep)
-    has_header = _detect_header(path, shown, sep, decimal)
+    return read_decoded(lambda encoding: _read_text_table_in(path, shown, sep, encoding), shown)
+
+
+def _read_text_table_in(path: Path, shown: str, sep: str, encoding: str) -> tuple[pd.DataFrame, bool]:
+    sep, decimal = _separator_and_decimal(path, sep, encoding)
+    has_header = _detect_header(path, shown, sep, decimal, encoding)
     # index_col=False: a row with one more field than the header (a separator at the end of
     # every row) is not read as an index column followed by shifted values; a cell of "?" is
     # missing (UCI's convention), besides pandas' own markers (NA, n/a, null, ...)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         df = _read_csv_checked(path, shown, sep=sep, decimal=decimal, header=0 if has_header else None,
-                               index_col=False, na_values=["?"])
+                               index_col=False, na_values=["?"], encoding=encoding)
     longer = any("does not match length of data" in str(w.message) for w in caught)
     if decimal == ",":
         df = df.apply(_decimal_comma_numbers)
@@ -525,16 +544,9 @@ def _check_numeric_columns(df: pd.DataFrame, shown: str, has_header: bool) -> pd
 
 
 def _read_text_labels(path: Path, shown: str, sep: str | None, name: str | None = None) -> np.ndarray:
-    raw = _read_csv_checked(
-        path,
-        shown,
-        sep=sep if sep is not None else ",",
-        header=None,
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        skip_blank_lines=True,
-    )
+    raw = read_decoded(lambda encoding: _read_csv_checked(
+        path, shown, sep=sep if sep is not None else ",", encoding=encoding, header=None, dtype=str,
+        keep_default_na=False, na_filter=False, skip_blank_lines=True), shown)
     if raw.shape[0] == 0 or raw.shape[1] == 0:
         raise DeepclustError(f"{shown}: no labels in the file")
     raw = raw.apply(lambda s: s.str.strip())

@@ -30,6 +30,7 @@ from rich.progress import track
 from deepclust.data.readers import (
     find_files,
     labels_from_subfolders,
+    read_decoded,
     read_table_frame,
     take_label_column,
     warn_skipped,
@@ -86,9 +87,7 @@ def reported(documents: Documents, shown: str) -> Documents:
 
 def _read_text_lines(path: Path, shown: str) -> Documents:
     try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DeepclustError(f"cannot read {shown}: not a UTF-8 text file") from None
+        raw = read_decoded(lambda encoding: path.read_text(encoding=encoding), shown)
     except OSError as exc:
         raise DeepclustError(f"cannot read {shown}: {exc.strerror or exc}") from None
     lines = [(i + 1, line.strip()) for i, line in enumerate(raw.splitlines()) if line.strip()]
