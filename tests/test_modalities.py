@@ -137,7 +137,7 @@ def data(tmp_path_factory) -> Path:
         (folder / topic).mkdir(parents=True, exist_ok=True)
         (folder / topic / f"{i}.txt").write_text(text)
     (folder / "sport" / "blank.txt").write_text("  \n")
-    (folder / "space" / "latin1.txt").write_bytes("caf\xe9 orbit".encode("latin-1"))
+    (folder / "space" / "binary.txt").write_bytes(b"caf\x81 orbit")  # 0x81: neither UTF-8 nor Windows-1252
     write_tones(root / "tones", 12, 0)
     (root / "tones" / "band1" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
     write_glides(root / "glides", 16, 0)
@@ -339,8 +339,22 @@ def test_text_folder_skips_empty_and_undecodable_files(data):
         featurized = featurize(data / "letters", text_backend="tfidf")
     message = str(caught[0].message)
     assert "skipped 2 of 92 documents" in message
-    assert "space/latin1.txt (not UTF-8 text)" in message and "sport/blank.txt (empty)" in message
+    assert "space/binary.txt (neither UTF-8 nor Windows-1252 text)" in message and "sport/blank.txt (empty)" in message
     assert featurized.X.shape[0] == 90 and set(featurized.y) == set(TOPICS)
+
+
+def test_text_files_of_a_folder_that_are_not_utf8_are_read_as_windows_1252(tmp_path):
+    texts, topics = sentences(10, 0)
+    for i, (text, topic) in enumerate(zip(texts, topics)):
+        (tmp_path / topic).mkdir(exist_ok=True)
+        (tmp_path / topic / f"{i:02d}.txt").write_bytes(f"{text} “{i}”".encode("cp1252" if i % 7 == 0 else "utf-8"))
+    with pytest.warns(UserWarning) as caught:
+        documents = text_module.read_documents(tmp_path, "letters")
+    cp1252 = sorted(f"{topics[i]}/{i:02d}.txt" for i in range(0, 30, 7))
+    assert [str(w.message) for w in caught] == [
+        f"letters: 5 of 30 text files are not UTF-8; read as Windows-1252 ({', '.join(cp1252)})"]
+    assert len(documents.texts) == 30 and not documents.skipped
+    assert documents.texts[documents.names.index(f"{topics[7]}/07.txt")] == f"{texts[7]} “7”"
 
 
 def test_a_csv_with_one_free_text_column_is_text(data):

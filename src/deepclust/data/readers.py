@@ -255,10 +255,11 @@ def _detect_header(path: Path, shown: str, sep: str, decimal: str, encoding: str
     return bool((cells != "").any() and not _looks_numeric(cells, decimal).any())
 
 
-def read_decoded(read: Callable[[str], T], shown: str) -> T:
+def read_decoded(read: Callable[[str], T], shown: str, fell_back: Callable[[str], object] | None = None) -> T:
     """``read(encoding)`` of a text file: in UTF-8 (with or without a byte-order mark), or, when
-    the file is not UTF-8, again in :data:`FALLBACK_ENCODING` with a warning saying so; a file
-    that decodes as neither is refused."""
+    the file is not UTF-8, again in :data:`FALLBACK_ENCODING` with a warning saying so (or,
+    given ``fell_back``, a call ``fell_back(shown)`` instead); a file that decodes as neither
+    is refused."""
     try:
         return read("utf-8-sig")
     except UnicodeDecodeError:
@@ -267,8 +268,11 @@ def read_decoded(read: Callable[[str], T], shown: str) -> T:
         result = read(FALLBACK_ENCODING)
     except UnicodeDecodeError:
         raise DeepclustError(f"cannot read {shown}: neither UTF-8 nor Windows-1252 text") from None
-    warnings.warn(f"{shown}: not UTF-8 text; read as Windows-1252, the encoding Excel saves in on "
-                  "Western European Windows", UserWarning, stacklevel=4)
+    if fell_back is not None:
+        fell_back(shown)
+    else:
+        warnings.warn(f"{shown}: not UTF-8 text; read as Windows-1252, the encoding Excel saves in on "
+                      "Western European Windows", UserWarning, stacklevel=4)
     return result
 
 

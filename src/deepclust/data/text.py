@@ -111,13 +111,13 @@ def _read_text_folder(root: Path, shown: str) -> Documents:
     files = find_files(root, TEXT_SUFFIXES)
     if not files:
         raise DeepclustError(f"{shown}: no text files found (looked recursively for {', '.join(TEXT_SUFFIXES)})")
-    texts, kept, skipped = [], [], []
+    texts, kept, skipped, fallback = [], [], [], []
     for f in files:
         rel = f.relative_to(root).as_posix()
         try:
-            text = " ".join(f.read_text(encoding="utf-8").split())
-        except UnicodeDecodeError:
-            skipped.append((rel, "not UTF-8 text"))
+            text = " ".join(read_decoded(f.read_text, rel, fallback.append).split())
+        except DeepclustError:
+            skipped.append((rel, "neither UTF-8 nor Windows-1252 text"))
             continue
         except OSError as exc:
             skipped.append((rel, exc.strerror or str(exc)))
@@ -129,6 +129,10 @@ def _read_text_folder(root: Path, shown: str) -> Documents:
         kept.append(rel)
     if not texts:
         raise DeepclustError(f"{shown}: none of the {len(files)} text files holds any text")
+    if fallback:
+        listed = ", ".join(fallback[:5]) + (f" and {len(fallback) - 5} more" if len(fallback) > 5 else "")
+        warnings.warn(f"{shown}: {len(fallback)} of {len(files)} text files are not UTF-8; read as Windows-1252 "
+                      f"({listed})", UserWarning, stacklevel=4)
     return Documents(texts, kept, labels_from_subfolders(kept, shown), skipped)
 
 
