@@ -188,6 +188,15 @@ def test_mixed_table_clusters_and_reports_its_preprocessing(data, tmp_path):
     assert evaluate(truth, pd.read_csv(target)["cluster"])["acc"] >= 0.9
 
 
+def test_a_column_of_lists_is_dropped_with_a_notice(tmp_path):
+    frame = customers(30, 0).drop(columns=["segment"])
+    frame["tags"] = [["a", "b"], [], None] * 10  # a nested Parquet column
+    frame.to_parquet(tmp_path / "nested.parquet")
+    table = featurize(tmp_path / "nested.parquet").featurizer
+    assert "dropped 'tags' (lists or arrays, not single values)" in table.report_
+    assert "tags" not in " ".join(table.feature_names_out_)
+
+
 def test_table_preprocessing_round_trips_and_refuses_missing_columns():
     frame = customers(90, 2)
     table = TablePreprocessor().fit(frame.drop(columns=["segment"]))

@@ -9,7 +9,8 @@ it into a float32 matrix:
   category of its own; only the ``max_categories - 1`` most frequent values get a column each, the
   rest share an "other" column (``OneHotEncoder(max_categories=...)`` decides which);
 * constant columns (one value or none) and ID-like columns (every value different: text, or whole
-  numbers named like an id or forming a run of consecutive integers) are dropped, with a notice.
+  numbers named like an id or forming a run of consecutive integers) and columns of lists or
+  arrays (nested Parquet columns) are dropped, with a notice.
 
 The fitted state is plain data (column names, medians, means, scales, category lists), so a saved
 model stores it as JSON and arrays and ``transform`` reapplies it to new rows without pickles.
@@ -98,6 +99,9 @@ class TablePreprocessor:
         coerced: dict[str, int] = {}
         for name in self.columns_in_:
             col = df[name]
+            if col.dtype == object and col.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).any():
+                self.dropped_[name] = "lists or arrays, not single values"  # as Parquet's nested columns
+                continue
             values, not_numbers = _as_numbers(col)
             present = int(col.notna().sum())
             is_numeric = present > 0 and not_numbers <= (1 - NUMERIC_SHARE) * present
