@@ -335,6 +335,20 @@ def test_csv_without_header(tmp_path: Path) -> None:
     path2 = tmp_path / "nohead2.csv"
     path2.write_text("1,2,cat\n3,4,dog\n")
     assert read_data(path2, label_column="2").y.tolist() == ["cat", "dog"]
+    missing = tmp_path / "nohead3.csv"  # a missing-value marker over numbers is not a column name
+    missing.write_text("1,?,0\n3,4,1\n5,NA,1\n")
+    with pytest.raises(DeepclustError, match=r"nohead3\.csv: column '1' has a missing value at row 1$"):
+        read_data(missing, label_column="2")  # columns numbered, the first row data
+
+
+@pytest.mark.parametrize("header", ["2019,2020,2021,species", "a,b,inf,species", "x1,x2,1e3,species"])
+def test_a_header_with_names_that_read_as_numbers_is_a_header(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "years.csv"
+    rows = [f"{i},{i / 2},{-i},{'xyz'[i % 3]}" for i in range(12)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    data = read_data(path, label_column="species")
+    assert data.feature_names == header.split(",")[:3] and data.X.shape == (12, 3)
+    assert data.y.tolist() == list("xyz" * 4)
 
 
 def test_parquet(tmp_path: Path) -> None:
@@ -438,8 +452,10 @@ def test_table_errors(tmp_path: Path) -> None:
     typo = write("typo.csv", "a,b\n1,2\n3,4\n5,4..5\n")
     with pytest.raises(DeepclustError, match=r"typo\.csv: column 'b' has a non-numeric value '4\.\.5' at row 3"):
         read_data(typo)
-    mixed = write("mixed.csv", "x1,x2,3\n1,2,3\n4,5,6\n")
-    with pytest.raises(DeepclustError, match=r"mixed\.csv: the first row mixes numbers and text"):
+    mixed = write("mixed.csv", "1,x2,3\n1,2,3\n4,5,6\n")  # text over numbers in one column only: still a header
+    assert read_data(mixed).feature_names == ["1", "x2", "3"]
+    mixed = write("mixed.csv", "1,b,3\n1,a,3\n4,c,6\n")  # text over text found below: data
+    with pytest.raises(DeepclustError, match=r"mixed\.csv: non-numeric columns: '1'"):
         read_data(mixed)
     nolab = write("nolab.csv", "a,label\n1,x\n2,\n")
     with pytest.raises(DeepclustError, match=r"nolab\.csv: label column 'label' has a missing value at row 2"):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..data.featurize import featurize
-from ..data.readers import LABEL_COLUMN_NAMES, read_labels
+from ..data.readers import LABEL_COLUMN_NAMES, TEXT_LABEL_SUFFIXES, read_labels
 from ..datasets import load_mnist_sample
 from ..exceptions import DeepclustError
 from ..io import load
@@ -89,8 +89,10 @@ def load_dataset(data: str | None, labels: str | None, label_column: str | None,
     if labels is not None:
         y = read_labels(labels)
         if y.shape[0] != dataset.X.shape[0]:
+            one_more = y.shape[0] == dataset.X.shape[0] + 1 and Path(labels).suffix.lower() in TEXT_LABEL_SUFFIXES
+            header = f"; if its first line ({str(y[0])!r}) is a header, name the column 'label'" if one_more else ""
             raise DeepclustError(
-                f"{labels} holds {y.shape[0]} labels but {dataset.source} has {dataset.X.shape[0]} samples"
+                f"{labels} holds {y.shape[0]} labels but {dataset.source} has {dataset.X.shape[0]} samples{header}"
             )
         dataset.y = y
     dataset.recipe = recipe

@@ -50,12 +50,16 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (*TABLE_SUFFIXES, *PARQUET_SUFFIXES, *ARRA
 NPZ_DATA_KEYS = ("X", "x", "data")
 NPZ_LABEL_KEYS = ("y", "labels")
 LABEL_COLUMN_NAMES = ("label", "labels", "y", "cluster")
+#: labels files read as text, one label a line (or a table of columns)
+TEXT_LABEL_SUFFIXES = (".csv", ".txt", ".tsv", ".tab")
 
 _CHUNK_BYTES = 64 * 2**20  # finiteness is checked in row blocks of about this size
 #: what a text file that is not UTF-8 is read as: the code page Excel and Windows save text in for
 #: Western European languages (Latin-1's letters, plus the euro sign and typographic quotes)
 FALLBACK_ENCODING = "cp1252"
 T = TypeVar("T")
+#: rows :func:`_detect_header` compares the first row with
+HEADER_PROBE_ROWS = 200
 #: what NumPy's .npy/.npz parsing raises on corrupt bytes (headers are parsed as Python literals,
 #: members are zip entries)
 _ARRAY_FILE_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TypeError, tokenize.TokenError,
@@ -206,7 +210,7 @@ def read_labels(path: PathLike, column: str | None = None) -> np.ndarray:
         labels = _load_npy_full(p, shown)
     elif suffix == ".npz":
         labels = _read_npz_labels(p, shown)
-    elif suffix in (".csv", ".txt", ".tsv", ".tab"):
+    elif suffix in TEXT_LABEL_SUFFIXES:
         return _read_text_labels(p, shown, "\t" if suffix in (".tsv", ".tab") else None, column)
     else:
         raise DeepclustError(
@@ -245,14 +249,28 @@ def _looks_numeric(values: pd.Series, decimal: str = ".") -> pd.Series:
 
 
 def _detect_header(path: Path, shown: str, sep: str, decimal: str, encoding: str) -> bool:
-    """True when no cell of the first row parses as a number, written with ``decimal`` as the
-    decimal mark (and at least one cell is non-empty)."""
-    first = _read_csv_checked(path, shown, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False,
-                              na_filter=False, encoding=encoding)
-    if first.empty:
+    """Whether the first row names the columns, judged on the first :data:`HEADER_PROBE_ROWS` rows:
+    when none of its cells is a number (written with ``decimal`` as the decimal mark) and one is
+    present, or when one of its cells is text over a column of numbers (``x1`` over ``0.5``), or
+    a value found nowhere below in a column of repeated values (``species`` over ``setosa``, ...).
+    Missing-value markers (``NA``, ``?``, ...) are not text; a row of numbers over numbers is data."""
+    rows = _read_csv_checked(path, shown, sep=sep, header=None, nrows=HEADER_PROBE_ROWS, dtype=str,
+                             na_values=["?"], encoding=encoding, on_bad_lines="skip")  # the full read judges those
+    if rows.empty:
         raise DeepclustError(f"{shown}: the file is empty")
-    cells = first.iloc[0].astype(str).str.strip()
-    return bool((cells != "").any() and not _looks_numeric(cells, decimal).any())
+    rows = rows.apply(lambda column: column.str.strip()).replace("", np.nan)
+    first, below = rows.iloc[0], rows.iloc[1:]
+    numeric = _looks_numeric(first.fillna(""), decimal).to_numpy()
+    if not numeric.any():
+        return bool(first.notna().any())
+    for name in first.index[first.notna().to_numpy() & ~numeric]:
+        values = below[name].dropna()
+        if values.empty:
+            continue
+        if _looks_numeric(values, decimal).all() or (first[name] not in set(values)
+                                                     and values.nunique() <= len(values) // 2):
+            return True
+    return False
 
 
 def read_decoded(read: Callable[[str], T], shown: str, fell_back: Callable[[str], object] | None = None) -> T:
