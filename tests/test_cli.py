@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -336,6 +337,33 @@ def test_fit_user_errors(data_dir, tmp_path, monkeypatch, args, needles):
     monkeypatch.chdir(data_dir)
     out = tmp_path / "out"
     assert_user_error(invoke("fit", *TINY, "--out", out, *args), *needles)  # args override TINY
+    assert not out.exists()
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_training(data_dir, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "run"
+    result = invoke("fit", *TINY, "--out", out, data_dir / "features.csv")
+    assert_user_error(result, f"cannot write in --out {out}: Not a directory")
+    assert "pretrain" not in result.stderr  # refused before any training
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    result = invoke("fit", *TINY, "--out", tmp_path / "new" / "run", data_dir / "features.csv")
+    assert_user_error(result, f"cannot write in --out {tmp_path / 'new' / 'run'}: Permission denied")
+    assert "pretrain" not in result.stderr and not (tmp_path / "new").exists()
+
+
+def test_a_labels_file_one_line_too_long_is_suspected_of_a_header(data_dir, tmp_path):
+    n = len(pd.read_csv(data_dir / "features.csv"))
+    labels = tmp_path / "labels.csv"
+    pd.Series(np.arange(n) % 3).to_csv(labels, index=False)  # pandas names an unnamed column "0"
+    out = tmp_path / "out"
+    result = invoke("fit", *TINY, "--out", out, data_dir / "features.csv", "--labels", labels)
+    assert_user_error(result, f"labels.csv holds {n + 1} labels but ", f"features.csv has {n} samples; if its "
+                      "first line ('0') is a header, name the column 'label'")
     assert not out.exists()
 
 

@@ -5,8 +5,11 @@ leaves the outputs of an earlier run as they were."""
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,12 @@ def check_out_dir(out: Path) -> None:
     for name in (*OPTIONAL_OUTPUTS, LABELS_FILE, RUN_JSON):
         if (out / name).is_dir():
             raise DeepclustError(f"{out / name} is a folder; cannot write {name} there")
+    # the deepest folder of out that exists already must take new files (it gets out's folders)
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    with os_errors(f"write in --out {out}"):
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        tempfile.TemporaryFile(dir=existing).close()
 
 
 def check_out_file(out: Path) -> None:
