@@ -143,3 +143,14 @@ def test_kmeans_on_many_points_starts_on_a_sample_and_refines_on_all(blobs, monk
     monkeypatch.setattr(mixture, "KMEANS_SAMPLES", 40)
     km = kmeans(X, 4, seed=0, n_init=3)
     assert evaluate(y, km.labels_)["acc"] == 1.0 and km.labels_.shape == (400,)
+
+
+def test_a_small_npy_stored_column_by_column_is_read_and_a_streamed_one_refused(tmp_path, blobs, monkeypatch):
+    X = blobs[0]
+    np.save(tmp_path / "F.npy", np.asfortranarray(X))  # what np.save(path, df.values) often writes
+    read = featurize_module.featurize(tmp_path / "F.npy")
+    np.testing.assert_array_equal(read.X, X)
+    monkeypatch.setattr(featurize_module, "STREAM_BYTES", 0)  # every .npy counts as large
+    with pytest.raises(DeepclustError, match=r"F\.npy: the array is stored column by column \(Fortran order\); save "
+                       r"it row by row to train from the file, e\.g\. np\.save\(path, np\.ascontiguousarray\(X\)\)$"):
+        featurize_module.featurize(tmp_path / "F.npy")

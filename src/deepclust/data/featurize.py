@@ -24,6 +24,7 @@ from deepclust.data.readers import (
     TABLE_SUFFIXES,
     find_files,
     labels_from_subfolders,
+    npy_header,
     read_data,
     read_image_folder,
     read_table_frame,
@@ -205,9 +206,9 @@ def featurize(
 
     if modality == "array":
         if p.suffix.lower() == ".npy" and label_column is None:
-            source = open_source(p)
-            size = source.n * int(np.prod(source.sample_shape)) * 4
+            size = int(np.prod(npy_header(p, shown)[0], dtype=np.int64)) * 4
             if size >= STREAM_BYTES:  # too large to hold as float32: read in blocks
+                source = open_source(p)
                 streamed = f"read in blocks: {source.n:,} rows, {size / 2**30:.1f} GiB as float32, stay in the file"
                 images = _streamed_flat_images(source, shown, why, streamed) if automatic else None
                 return images or Featurized(source, None, "array", shown, report=[*report, streamed])

@@ -615,7 +615,7 @@ def _read_text_labels(path: Path, shown: str, sep: str | None, name: str | None 
 # .npy / .npz
 
 
-def _npy_header(path: Path, shown: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+def npy_header(path: Path, shown: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Shape, Fortran order and dtype of a .npy file, read without loading (or unpickling) it."""
     try:
         with open(path, "rb") as fh:
@@ -625,7 +625,7 @@ def _npy_header(path: Path, shown: str) -> tuple[tuple[int, ...], bool, np.dtype
 
 
 def _read_npy_header(fh, shown: str) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """``_npy_header`` from an open file, which is left at the first byte of the data."""
+    """``npy_header`` from an open file, which is left at the first byte of the data."""
     import numpy.lib.format as fmt
 
     try:
@@ -701,7 +701,7 @@ def _to_float32_checked(
 
 
 def _read_npy(path: Path, shown: str) -> np.ndarray:
-    shape, _fortran, dtype = _npy_header(path, shown)
+    shape, _fortran, dtype = npy_header(path, shown)
     _check_numeric_dtype(dtype, shown)
     _check_array_shape(tuple(shape), shown)
     try:
@@ -740,7 +740,7 @@ def iter_npy_rows(path: PathLike, rows: int = 65_536) -> Iterator[np.ndarray]:
 
 
 def _load_npy_full(path: Path, shown: str) -> np.ndarray:
-    _shape, _fortran, dtype = _npy_header(path, shown)
+    _shape, _fortran, dtype = npy_header(path, shown)
     _refuse_dtype(dtype, shown)
     try:
         return np.load(path, allow_pickle=False)
