@@ -390,6 +390,12 @@ def test_a_csv_of_semicolons_is_read_with_decimal_commas(tmp_path: Path) -> None
     point = tmp_path / "point.csv"  # "1.5" groups no thousands: it stays 1.5 (pandas' thousands="." gives 15)
     point.write_text("a;b\n1,5;1.5\n2;2.5\n")
     assert read_data(point).X.tolist() == [[1.5, 1.5], [2.0, 2.5]]
+    declared = tmp_path / "declared.csv"  # Excel's first line "sep=;" names the separator
+    declared.write_text("sep=;\na;b\n6,99;-8,28\n1,5;2\n")
+    assert read_data(declared).feature_names == ["a", "b"]
+    np.testing.assert_array_equal(read_data(declared).X, np.array([[6.99, -8.28], [1.5, 2.0]], dtype=np.float32))
+    declared.write_text("sep=|\na|b\n6.5|-8\n")
+    assert read_data(declared).feature_names == ["a", "b"] and read_data(declared).X.tolist() == [[6.5, -8.0]]
     plain = tmp_path / "plain.csv"  # a comma in the first line, and not only numbers: comma-separated, as always
     plain.write_text("a,b;c\n1,2\n")
     loaded = read_data(plain)

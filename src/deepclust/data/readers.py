@@ -248,14 +248,15 @@ def _looks_numeric(values: pd.Series, decimal: str = ".") -> pd.Series:
     return pd.to_numeric(cells.str.replace(decimal, ".", regex=False), errors="coerce").notna() | grouped
 
 
-def _detect_header(path: Path, shown: str, sep: str, decimal: str, encoding: str) -> bool:
+def _detect_header(path: Path, shown: str, sep: str, decimal: str, encoding: str, skip: int) -> bool:
     """Whether the first row names the columns, judged on the first :data:`HEADER_PROBE_ROWS` rows:
     when none of its cells is a number (written with ``decimal`` as the decimal mark) and one is
     present, or when one of its cells is text over a column of numbers (``x1`` over ``0.5``), or
     a value found nowhere below in a column of repeated values (``species`` over ``setosa``, ...).
     Missing-value markers (``NA``, ``?``, ...) are not text; a row of numbers over numbers is data."""
-    rows = _read_csv_checked(path, shown, sep=sep, header=None, nrows=HEADER_PROBE_ROWS, dtype=str,
-                             na_values=["?"], encoding=encoding, on_bad_lines="skip")  # the full read judges those
+    # rows of more fields than the first are left to the full read, which names them
+    rows = _read_csv_checked(path, shown, sep=sep, header=None, nrows=HEADER_PROBE_ROWS, dtype=str, skiprows=skip,
+                             na_values=["?"], encoding=encoding, on_bad_lines="skip")
     if rows.empty:
         raise DeepclustError(f"{shown}: the file is empty")
     rows = rows.apply(lambda column: column.str.strip()).replace("", np.nan)
@@ -306,21 +307,29 @@ def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
         raise DeepclustError(f"cannot read {shown}: {_short(exc)}") from None
 
 
-def _separator_and_decimal(path: Path, sep: str, encoding: str) -> tuple[str, str]:
-    """The field separator and decimal mark of a text table whose suffix names ``sep``: a ``.csv``
-    file whose first line holds ``;`` and either no ``,`` (a header) or, between the semicolons,
-    only numbers (a first row of data) is semicolon-separated with decimal commas, as
-    spreadsheets write CSV where the comma is the decimal mark (``6,99;-8,28``)."""
-    if sep != ",":
-        return sep, "."
+def _separator_and_decimal(path: Path, sep: str, encoding: str) -> tuple[str, str, int]:
+    """The field separator and decimal mark of a text table whose suffix names ``sep``, and the
+    lines before its first row. A first line ``sep=X``, which Excel writes and reads, declares
+    the separator ``X`` and is skipped. A ``.csv`` file whose first row holds ``;`` and either no
+    ``,`` (a header) or, between the semicolons, only numbers (a first row of data) is
+    semicolon-separated with decimal commas, as spreadsheets write CSV where the comma is the
+    decimal mark (``6,99;-8,28``); so is one that declares ``sep=;``."""
     with open(path, encoding=encoding) as fh:
         first = fh.readline().rstrip("\r\n")
-    if ";" not in first:
-        return sep, "."
+        declared = re.fullmatch(r"sep=(.)", first)
+        if declared:
+            first = fh.readline().rstrip("\r\n")
+    skip = 1 if declared else 0
+    if declared:
+        sep = declared.group(1)
+        if sep != ";":
+            return sep, ".", skip
+    elif sep != "," or ";" not in first:
+        return sep, ".", skip
     cells = pd.Series(first.split(";")).str.strip()
     present = cells != ""
     numbers = bool(present.any() and _looks_numeric(cells[present], ",").all())
-    return (";", ",") if "," not in first or numbers else (sep, ".")
+    return (";", ",", skip) if "," not in first or numbers else (sep, ".", skip)
 
 
 def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bool]:
@@ -328,15 +337,15 @@ def _read_text_table(path: Path, shown: str, sep: str) -> tuple[pd.DataFrame, bo
 
 
 def _read_text_table_in(path: Path, shown: str, sep: str, encoding: str) -> tuple[pd.DataFrame, bool]:
-    sep, decimal = _separator_and_decimal(path, sep, encoding)
-    has_header = _detect_header(path, shown, sep, decimal, encoding)
+    sep, decimal, skip = _separator_and_decimal(path, sep, encoding)
+    has_header = _detect_header(path, shown, sep, decimal, encoding, skip)
     # index_col=False: a row with one more field than the header (a separator at the end of
     # every row) is not read as an index column followed by shifted values; a cell of "?" is
     # missing (UCI's convention), besides pandas' own markers (NA, n/a, null, ...)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         df = _read_csv_checked(path, shown, sep=sep, decimal=decimal, header=0 if has_header else None,
-                               index_col=False, na_values=["?"], encoding=encoding)
+                               index_col=False, na_values=["?"], encoding=encoding, skiprows=skip)
     longer = any("does not match length of data" in str(w.message) for w in caught)
     if decimal == ",":
         df = df.apply(_decimal_comma_numbers)
