@@ -394,8 +394,10 @@ def test_a_csv_of_semicolons_is_read_with_decimal_commas(tmp_path: Path) -> None
     declared.write_text("sep=;\na;b\n6,99;-8,28\n1,5;2\n")
     assert read_data(declared).feature_names == ["a", "b"]
     np.testing.assert_array_equal(read_data(declared).X, np.array([[6.99, -8.28], [1.5, 2.0]], dtype=np.float32))
-    declared.write_text("sep=|\na|b\n6.5|-8\n")
+    declared.write_text("# exported by a lab instrument\n# units: mm\nsep=|\na|b\n6.5|-8\n")  # comments first
     assert read_data(declared).feature_names == ["a", "b"] and read_data(declared).X.tolist() == [[6.5, -8.0]]
+    declared.write_text("#,b\n1,2\n2,4\n")  # a column named "#" (row numbers) is a header, not a comment
+    assert read_data(declared).feature_names == ["#", "b"] and read_data(declared).X.tolist() == [[1, 2], [2, 4]]
     plain = tmp_path / "plain.csv"  # a comma in the first line, and not only numbers: comma-separated, as always
     plain.write_text("a,b;c\n1,2\n")
     loaded = read_data(plain)

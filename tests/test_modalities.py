@@ -209,6 +209,19 @@ def test_table_preprocessing_round_trips_and_refuses_missing_columns():
     assert np.array_equal(again.transform(frame), X)
     with pytest.raises(DeepclustError, match=r"^new\.csv: missing columns 'age', 'plan' that the model was fitted on$"):
         table.transform(frame.drop(columns=["age", "plan"]), "new.csv")
+    with pytest.raises(DeepclustError, match=r"^one\.csv: a single data row; clustering needs at least 2$"):
+        TablePreprocessor().fit(frame.iloc[:1], "one.csv")
+    wrong = frame.assign(age="unknown")  # a column of another kind than at fit is refused, not filled
+    wrong.loc[0, "age"] = None
+    with pytest.raises(DeepclustError, match=r"^new\.csv: column 'age' holds no numbers \(its first value is "
+                       r"'unknown'\); the model was fitted on numbers there$"):
+        table.transform(wrong, "new.csv")
+    stray = frame.assign(age=frame["age"].astype(object))
+    stray.loc[3, "age"] = "unknown"  # a stray word among numbers gets the median, with a warning
+    with pytest.warns(UserWarning, match=r"filled with the training median in age \(1\)"):
+        filled = table.transform(stray)
+    age = table.numeric_[0]
+    assert age["name"] == "age" and np.isclose(filled[3, 0], (age["fill"] - age["mean"]) / age["scale"])
 
 
 def test_infinities_in_a_numeric_column_are_treated_as_missing():
@@ -243,11 +256,12 @@ def test_values_that_are_not_numbers_at_transform_time_are_filled_with_a_warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # fitting on clean numbers warns of nothing
         X = table.fit_transform(frame)
-    new = frame.astype(object).assign(a="x")
+    new = frame.astype(object)
+    new.loc[::2, "a"] = "x"  # half the column: stray values, not a column of another kind (refused)
     with pytest.warns(UserWarning, match=r"^new\.csv: values that are not finite numbers filled with the training "
-                      r"median in a \(40\)$"):
+                      r"median in a \(20\)$"):
         Y = table.transform(new, "new.csv")
-    assert np.unique(Y[:, 0]).size == 1 and np.array_equal(Y[:, 1], X[:, 1])
+    assert np.unique(Y[::2, 0]).size == 1 and np.array_equal(Y[1::2], X[1::2]) and np.array_equal(Y[:, 1], X[:, 1])
 
 
 def test_question_marks_in_a_csv_are_missing_values(tmp_path):

@@ -58,6 +58,8 @@ _CHUNK_BYTES = 64 * 2**20  # finiteness is checked in row blocks of about this s
 #: Western European languages (Latin-1's letters, plus the euro sign and typographic quotes)
 FALLBACK_ENCODING = "cp1252"
 T = TypeVar("T")
+#: a comment line above a table: "#" alone or followed by a space ("# units: mm")
+_COMMENT = re.compile(r"#(\s|$)")
 #: rows :func:`_detect_header` compares the first row with
 HEADER_PROBE_ROWS = 200
 #: what NumPy's .npy/.npz parsing raises on corrupt bytes (headers are parsed as Python literals,
@@ -309,17 +311,21 @@ def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
 
 def _separator_and_decimal(path: Path, sep: str, encoding: str) -> tuple[str, str, int]:
     """The field separator and decimal mark of a text table whose suffix names ``sep``, and the
-    lines before its first row. A first line ``sep=X``, which Excel writes and reads, declares
-    the separator ``X`` and is skipped. A ``.csv`` file whose first row holds ``;`` and either no
-    ``,`` (a header) or, between the semicolons, only numbers (a first row of data) is
-    semicolon-separated with decimal commas, as spreadsheets write CSV where the comma is the
-    decimal mark (``6,99;-8,28``); so is one that declares ``sep=;``."""
+    lines before its first row: comment lines (``#`` then a space, or alone) at the top are
+    skipped (a header ``#,name`` or ``#id,x`` is not one), and so is a
+    line ``sep=X`` after them, which Excel writes and reads to declare the separator ``X``.
+    A ``.csv`` file whose first row holds ``;`` and either no ``,`` (a header) or, between the
+    semicolons, only numbers (a first row of data) is semicolon-separated with decimal commas,
+    as spreadsheets write CSV where the comma is the decimal mark (``6,99;-8,28``); so is one
+    that declares ``sep=;``."""
+    skip = 0
     with open(path, encoding=encoding) as fh:
         first = fh.readline().rstrip("\r\n")
+        while _COMMENT.match(first) and (line := fh.readline()):  # comment lines above the table
+            first, skip = line.rstrip("\r\n"), skip + 1
         declared = re.fullmatch(r"sep=(.)", first)
         if declared:
-            first = fh.readline().rstrip("\r\n")
-    skip = 1 if declared else 0
+            first, skip = fh.readline().rstrip("\r\n"), skip + 1
     if declared:
         sep = declared.group(1)
         if sep != ";":

@@ -92,6 +92,8 @@ class TablePreprocessor:
 
         if df.shape[0] == 0:
             raise DeepclustError(f"{source}: no data rows")
+        if df.shape[0] == 1:  # every column would be constant
+            raise DeepclustError(f"{source}: a single data row; clustering needs at least 2")
         self.columns_in_ = [str(c) for c in df.columns]
         numeric: dict[str, pd.Series] = {}
         categorical: dict[str, pd.Series] = {}
@@ -198,6 +200,11 @@ class TablePreprocessor:
         if self.numeric_:
             parsed = {c["name"]: _as_numbers(df[c["name"]]) for c in self.numeric_}
             coerced = {name: count for name, (_, count) in parsed.items() if count}
+            for name in coerced:  # a column of another kind than at fit: not a few stray values
+                column = df[name][df[name].notna()]
+                if column.size and parse_numbers(column.astype(str)).isna().all():
+                    raise DeepclustError(f"{source}: column '{name}' holds no numbers (its first value is "
+                                         f"{column.iloc[0]!r}); the model was fitted on numbers there")
             values = np.column_stack([numbers.to_numpy() for numbers, _ in parsed.values()])
             fill = np.array([c["fill"] for c in self.numeric_])
             mean = np.array([c["mean"] for c in self.numeric_])
