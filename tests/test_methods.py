@@ -14,7 +14,7 @@ from conftest import FAST
 from deepclust import DCN, N2D, AEKMeans, Autoencoder, ClusterGAN, DeepclustError, TrainingDiverged, cluster_accuracy
 from deepclust.methods import REGISTRY
 from deepclust.methods.clusterer import DeepClusterer
-from deepclust.training import Adversary, Phase, loop, run_phase
+from deepclust.training import Adversary, Phase, callbacks, loop, run_phase
 from deepclust.training.loop import make_optimizer
 from test_checkpoint import recording_restores
 
@@ -356,3 +356,23 @@ def test_empty_clusters_raise_a_convergence_warning_and_are_recorded():
     record = model.history_[-1]
     assert record["phase"] == "result" and record["empty_clusters"] == 8 - len(set(model.labels_))
     assert sum(record["cluster_sizes"]) == 40
+
+
+def test_progress_lines_off_a_terminal_are_few_for_many_short_epochs(capsys, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: now[0])
+
+    def phase(epochs: int, seconds_each: float) -> list[str]:
+        bar = callbacks.ProgressBar(verbose=1)  # pytest's stderr is not a terminal
+        bar.start("pretrain", total_batches=epochs, batch_size=10, n_samples=10)
+        for epoch in range(1, epochs + 1):
+            now[0] += seconds_each
+            bar.advance()
+            bar.epoch_done(epoch, epochs, 0.5, seconds_each)
+        bar.stop()
+        return capsys.readouterr().err.splitlines()
+
+    short = phase(500, 1 / 64)  # 7.8 s in all: the first, the last and the one 5 s after the first
+    assert [line.split(" (")[0] for line in short] == [
+        "pretrain epoch 1/500 loss 0.5", "pretrain epoch 321/500 loss 0.5", "pretrain epoch 500/500 loss 0.5"]
+    assert len(phase(20, 6.0)) == 20  # epochs of 5 s or more: a line each

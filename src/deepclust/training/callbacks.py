@@ -1,8 +1,10 @@
 """Progress reporting for the training loop, on stderr; silent at ``verbose=0``.
 
 On a terminal a Rich bar advances per batch, with the rows per second and the time left in the
-phase; elsewhere (logs, CI, pipes) one plain line is printed per epoch, and on long epochs one
-every :data:`LINE_SECONDS` seconds in between, so a long run never looks stalled.
+phase; elsewhere (logs, CI, pipes) plain lines: one for the first and the last epoch of a phase
+and for every epoch that ends :data:`EPOCH_LINE_SECONDS` or more after the last line (so hundreds
+of short epochs on small data take a few lines), and on long epochs one every
+:data:`LINE_SECONDS` seconds in between, so a long run never looks stalled.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 #: seconds between two progress lines within an epoch, when not on a terminal
 LINE_SECONDS = 30.0
+#: the least seconds between two epoch lines, when not on a terminal (first and last epoch aside)
+EPOCH_LINE_SECONDS = 5.0
 
 
 def duration(seconds: float) -> str:
@@ -80,7 +84,8 @@ class ProgressBar:
         text = f"epoch {epoch}/{epochs} loss {loss:.4g}"
         if self._progress is not None:
             self._progress.update(self._task, status=text)
-        elif self.verbose:
+        elif self.verbose and (epoch in (1, epochs) or time.perf_counter() - self._last_line >= EPOCH_LINE_SECONDS):
+            self._last_line = time.perf_counter()
             left = f", {duration(self._left())} left" if epoch < epochs else ""
             print(f"{self._phase} {text} ({seconds:.1f} s, {self._rate():,.0f} rows/s{left})",
                   file=sys.stderr, flush=True)
