@@ -229,9 +229,24 @@ def test_infinities_in_a_numeric_column_are_treated_as_missing():
     table = TablePreprocessor()
     X = table.fit_transform(frame)
     assert np.isfinite(X).all() and table.feature_names_out_ == ["a", "b"]
-    assert "column 'a': 1 values that are not finite numbers treated as missing" in table.report_
+    assert "column 'a': values that are not finite numbers treated as missing: 'inf' (1)" in table.report_
     assert X[0, 0] == X[np.flatnonzero(frame["a"] == frame["a"].iloc[1:].median())[0], 0]  # the median
     assert np.isfinite(table.transform(frame.iloc[::-1])).all()
+
+
+def test_a_column_of_numbers_and_a_few_repeated_words_is_numeric_with_the_words_missing():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60).round(3).astype(object)
+    x[::3] = "unknown"  # a third of the column: more than stray values, but one word, repeated
+    x[1::9] = "-"
+    frame = pd.DataFrame({"x": x, "plan": rng.choice(["a", "b", "c"], 60), "size": rng.choice(["S", "7"], 60)})
+    table = TablePreprocessor().fit(frame)
+    assert table.feature_names_out_ == ["x", "plan=a", "plan=b", "plan=c", "size=7", "size=S"]
+    assert "column 'x': values that are not finite numbers treated as missing: 'unknown' (20), '-' (7)" in table.report_
+    numbers = pd.to_numeric(frame["x"], errors="coerce")
+    X = table.transform(frame)
+    known = numbers.notna().to_numpy()  # the numbers standardised, the words all at the median
+    assert np.corrcoef(X[known, 0], numbers[known])[0, 1] > 0.9999 and np.unique(X[~known, 0]).size == 1
 
 
 def test_values_near_the_largest_float_standardise_without_overflow():

@@ -32,6 +32,9 @@ MISSING = "(missing)"
 OTHER = "(other)"
 #: a column counts as numeric when at least this share of its present values parses as a number
 NUMERIC_SHARE = 0.95
+#: ... or when most of them do and the others are at most this many words, each repeated: markers
+#: of a missing value that pandas does not know ("unknown", "-", "n.a."), read as missing
+MISSING_WORDS = 3
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)([_\W]|$)", re.I)
 
 
@@ -44,6 +47,15 @@ def _as_numbers(col: pd.Series) -> tuple[pd.Series, int]:
         parsed = parse_numbers(col).astype(np.float64)
     parsed = parsed.where(np.isfinite(parsed))
     return parsed, int((col.notna() & parsed.isna()).sum())
+
+
+def _missing_markers(words: pd.Series, numbers: pd.Series, present: int) -> bool:
+    """Whether the non-numbers ``words`` of a column of ``present`` values mark missing ``numbers``:
+    fewer than half of the values, at most :data:`MISSING_WORDS` distinct words, each repeated,
+    beside more than twice as many distinct numbers (``S``, ``M``, ``7`` are sizes, not missing)."""
+    counts = words.value_counts()
+    return (0 < len(words) < present / 2 and len(counts) <= MISSING_WORDS and bool((counts > 1).all())
+            and numbers.nunique() > 2 * MISSING_WORDS)
 
 
 def _as_categories(col: pd.Series) -> pd.Series:
@@ -98,7 +110,7 @@ class TablePreprocessor:
         numeric: dict[str, pd.Series] = {}
         categorical: dict[str, pd.Series] = {}
         self.dropped_: dict[str, str] = {}
-        coerced: dict[str, int] = {}
+        coerced: dict[str, str] = {}
         for name in self.columns_in_:
             col = df[name]
             if col.dtype == object and col.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).any():
@@ -106,7 +118,9 @@ class TablePreprocessor:
                 continue
             values, not_numbers = _as_numbers(col)
             present = int(col.notna().sum())
-            is_numeric = present > 0 and not_numbers <= (1 - NUMERIC_SHARE) * present
+            words = col[col.notna() & values.isna()].astype(str)
+            is_numeric = present > 0 and (not_numbers <= (1 - NUMERIC_SHARE) * present
+                                          or _missing_markers(words, values, present))
             if col.astype(object).where(col.notna(), None).nunique(dropna=True) <= 1:
                 self.dropped_[name] = "constant" if present else "empty"
             elif _looks_like_id(name, values if is_numeric else col, is_numeric):
@@ -114,7 +128,10 @@ class TablePreprocessor:
             elif is_numeric:
                 numeric[name] = values
                 if not_numbers:
-                    coerced[name] = not_numbers
+                    counts = words.value_counts()
+                    shown = ", ".join(f"{word!r} ({n})" for word, n in counts.head(MISSING_WORDS).items())
+                    more = f" and {len(counts) - MISSING_WORDS} more" if len(counts) > MISSING_WORDS else ""
+                    coerced[name] = f"values that are not finite numbers treated as missing: {shown}{more}"
             else:
                 categorical[name] = _as_categories(col)
         if not numeric and not categorical:
@@ -147,7 +164,7 @@ class TablePreprocessor:
         self._finish(frame_missing=df.isna().sum(), coerced=coerced)
         return self
 
-    def _finish(self, frame_missing: pd.Series | None = None, coerced: dict[str, int] | None = None) -> None:
+    def _finish(self, frame_missing: pd.Series | None = None, coerced: dict[str, str] | None = None) -> None:
         """Output names and the report, from the fitted column lists."""
         names: list[str] = [c["name"] for c in self.numeric_]
         for c in self.categorical_:
@@ -165,8 +182,8 @@ class TablePreprocessor:
             if filled:
                 line += f"; missing values filled with the median in {plain_list(filled, 12)}"
             report.append(line)
-        for name, count in (coerced or {}).items():
-            report.append(f"column '{name}': {count} values that are not finite numbers treated as missing")
+        for name, what in (coerced or {}).items():
+            report.append(f"column '{name}': {what}")
         for c in self.categorical_:
             width = len(c["categories"]) + c["has_other"]
             rare = f", rarer values share '{OTHER}'" if c["has_other"] else ""
