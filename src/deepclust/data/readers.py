@@ -312,8 +312,8 @@ def _read_csv_checked(path: Path, shown: str, **options) -> pd.DataFrame:
 def _separator_and_decimal(path: Path, sep: str, encoding: str) -> tuple[str, str, int]:
     """The field separator and decimal mark of a text table whose suffix names ``sep``, and the
     lines before its first row: comment lines (``#`` then a space, or alone) at the top are
-    skipped (a header ``#,name`` or ``#id,x`` is not one), and so is a
-    line ``sep=X`` after them, which Excel writes and reads to declare the separator ``X``.
+    skipped (a header ``#,name`` or ``#id,x`` is not one), and so is a line ``sep=X`` after
+    them, which Excel writes and reads to declare the separator ``X``.
     A ``.csv`` file whose first row holds ``;`` and either no ``,`` (a header) or, between the
     semicolons, only numbers (a first row of data) is semicolon-separated with decimal commas,
     as spreadsheets write CSV where the comma is the decimal mark (``6,99;-8,28``); so is one
