@@ -333,6 +333,9 @@ def test_ignore_columns(data, tmp_path):
     assert deepclust.load(out / "model").preprocessing_.feature_names_out_ == ["age"]
     bad = invoke("fit", data / "customers.csv", "--ignore-columns", "nope", "--out", tmp_path / "o2", *FAST)
     assert_user_error(bad, "customers.csv", "--ignore-columns names 'nope'", "columns are: customer_id")
+    every = invoke("fit", data / "customers.csv", "--label-column", "segment", "--ignore-columns",
+                   "customer_id,age,income,plan,country", "--out", tmp_path / "o3", *FAST)
+    assert_user_error(every, "customers.csv: --ignore-columns leaves no column to cluster")
 
 
 # --------------------------------------------------------------------------------------------------

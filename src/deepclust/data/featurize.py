@@ -423,7 +423,10 @@ def _drop_ignored(df: pd.DataFrame, shown: str, ignore: list[str] | None) -> tup
             f"{shown}: --ignore-columns names {', '.join(repr(c) for c in absent)}, not a column of the "
             f"table; columns are: {', '.join(map(str, df.columns))}"
         )
-    return df.drop(columns=ignore), ignore
+    kept = df.drop(columns=ignore)
+    if kept.shape[1] == 0:
+        raise DeepclustError(f"{shown}: --ignore-columns leaves no column to cluster")
+    return kept, ignore
 
 
 def _free_text_column(df: pd.DataFrame) -> str | None:
