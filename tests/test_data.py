@@ -351,6 +351,21 @@ def test_a_header_with_names_that_read_as_numbers_is_a_header(tmp_path: Path, he
     assert data.y.tolist() == list("xyz" * 4)
 
 
+@pytest.mark.parametrize("compression", ["gz", "bz2", "xz"])
+def test_a_compressed_text_table_reads_as_the_table(tmp_path: Path, compression: str) -> None:
+    frame = pd.DataFrame({"a": [0.5, 1.5, 2.5], "b": [1, 2, 3], "kind": ["x", "y", "x"]})
+    plain, packed = tmp_path / "t.csv", tmp_path / f"t.csv.{compression}"
+    frame.to_csv(plain, index=False)
+    frame.to_csv(packed, index=False)  # pandas compresses by the suffix
+    assert packed.read_bytes() != plain.read_bytes()
+    loaded = read_data(packed, label_column="kind")
+    assert loaded.feature_names == ["a", "b"] and loaded.y.tolist() == ["x", "y", "x"]
+    np.testing.assert_array_equal(loaded.X, read_data(plain, label_column="kind").X)
+    european = tmp_path / f"e.csv.{compression}"  # the separator test reads the first line through the codec
+    frame.to_csv(european, index=False, sep=";", decimal=",")
+    np.testing.assert_array_equal(read_data(european, label_column="kind").X, loaded.X)
+
+
 def test_parquet(tmp_path: Path) -> None:
     path = tmp_path / "data.parquet"
     df = pd.DataFrame(

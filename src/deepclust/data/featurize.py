@@ -22,6 +22,7 @@ from deepclust.data.readers import (
     IMAGE_SUFFIXES,
     PARQUET_SUFFIXES,
     TABLE_SUFFIXES,
+    file_suffix,
     find_files,
     labels_from_subfolders,
     npy_header,
@@ -149,7 +150,7 @@ def detect_modality(path: str | os.PathLike, text_column: str | None = None) -> 
         others = ", ".join(f"{n} {noun[m]}" for m, n in counts.items() if n and m != modality)
         ignored = f" (ignored: {others} files)" if others else ""
         return modality, f"a folder of {count} {noun[modality]} files{ignored}"
-    suffix = p.suffix.lower()
+    suffix = file_suffix(p)
     if suffix in ARRAY_SUFFIXES:
         return "array", f"a {suffix} array file"
     if suffix in TEXT_SUFFIXES:
@@ -162,7 +163,8 @@ def detect_modality(path: str | os.PathLike, text_column: str | None = None) -> 
         raise DeepclustError(f"{shown}: a single {suffix} file; give the folder that holds the files to cluster")
     raise DeepclustError(
         f"{shown}: unsupported file type {suffix or '(no suffix)'!r}; deepclust reads tables "
-        f"({', '.join((*TABLE_SUFFIXES, *PARQUET_SUFFIXES))}), arrays (.npy, .npz), text (.txt, one "
+        f"({', '.join((*TABLE_SUFFIXES, *PARQUET_SUFFIXES))}; the text ones also as .gz, .bz2 or .xz), arrays "
+        "(.npy, .npz), text (.txt, one "
         "document per line) and folders of images, audio or text files"
     )
 
@@ -281,7 +283,7 @@ def apply_featurizer(featurizer, path: str | os.PathLike, *, label_column: str |
         X, names, y = _read_audio(featurizer, p, shown, progress)
         return Featurized(X, y, kind, shown, featurizer, names)
     if kind == "table":
-        if p.suffix.lower() not in (*TABLE_SUFFIXES, *PARQUET_SUFFIXES):
+        if file_suffix(p) not in (*TABLE_SUFFIXES, *PARQUET_SUFFIXES):
             raise DeepclustError(
                 f"{shown}: the model was fitted on a table and finds its columns by name; give a "
                 f"{', '.join((*TABLE_SUFFIXES, *PARQUET_SUFFIXES))} file with columns "

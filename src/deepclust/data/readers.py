@@ -19,7 +19,10 @@ messages about tables count data rows from 1 (the header is not counted); positi
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
+import lzma
 import os
 import re
 import tokenize
@@ -42,6 +45,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 __all__ = ["LoadedData", "read_data", "read_labels", "read_image_folder", "SUPPORTED_SUFFIXES"]
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+#: compressions a text table may be stored in (``data.csv.gz``), each with its opener
+COMPRESSED_SUFFIXES = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 PARQUET_SUFFIXES = (".parquet", ".pq")
 ARRAY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -150,6 +155,14 @@ def _check_exists(path: Path, shown: str) -> None:
 # public entry points
 
 
+def file_suffix(path: Path) -> str:
+    """``path``'s suffix in lower case; for a compressed text table (``data.csv.gz``), the table's."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) > 1 and suffixes[-1] in COMPRESSED_SUFFIXES and suffixes[-2] in TABLE_SUFFIXES:
+        return suffixes[-2]
+    return path.suffix.lower()
+
+
 def read_data(
     path: PathLike, label_column: str | None = None, *, image_mode: str = "L"
 ) -> LoadedData:
@@ -170,7 +183,7 @@ def read_data(
                 "its subfolder names"
             )
         return read_image_folder(p, mode=image_mode, source=shown)
-    suffix = p.suffix.lower()
+    suffix = file_suffix(p)
     if suffix not in SUPPORTED_SUFFIXES:
         raise DeepclustError(
             f"{shown}: unsupported file type {suffix or '(no suffix)'!r}; supported are "
@@ -319,7 +332,7 @@ def _separator_and_decimal(path: Path, sep: str, encoding: str) -> tuple[str, st
     as spreadsheets write CSV where the comma is the decimal mark (``6,99;-8,28``); so is one
     that declares ``sep=;``."""
     skip = 0
-    with open(path, encoding=encoding) as fh:
+    with COMPRESSED_SUFFIXES.get(path.suffix.lower(), open)(path, "rt", encoding=encoding) as fh:
         first = fh.readline().rstrip("\r\n")
         while _COMMENT.match(first) and (line := fh.readline()):  # comment lines above the table
             first, skip = line.rstrip("\r\n"), skip + 1
@@ -402,7 +415,7 @@ def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
 def read_table_frame(path: Path, shown: str) -> tuple[pd.DataFrame, bool]:
     """A CSV/TSV or Parquet file as a DataFrame with string column names, and whether it had a
     header row (without one, columns are named "0", "1", ...). Cells are not checked."""
-    suffix = path.suffix.lower()
+    suffix = file_suffix(path)
     if path.stat().st_size == 0:
         raise DeepclustError(f"{shown}: the file is empty")
     if suffix in TABLE_SUFFIXES:
