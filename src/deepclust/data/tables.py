@@ -50,11 +50,11 @@ def _as_numbers(col: pd.Series) -> tuple[pd.Series, int]:
 
 
 def _missing_markers(words: pd.Series, numbers: pd.Series, present: int) -> bool:
-    """Whether the non-numbers ``words`` of a column of ``present`` values mark missing ``numbers``:
-    fewer than half of the values, at most :data:`MISSING_WORDS` distinct words, each repeated,
-    beside more than twice as many distinct numbers (``S``, ``M``, ``7`` are sizes, not missing)."""
-    counts = words.value_counts()
-    return (0 < len(words) < present / 2 and len(counts) <= MISSING_WORDS and bool((counts > 1).all())
+    """Whether the non-numbers of a column of ``present`` values, counted by word in ``words``, mark
+    missing ``numbers``: fewer than half of the values, at most :data:`MISSING_WORDS` distinct
+    words, each repeated, beside more than twice as many distinct numbers (``S``, ``M``, ``7`` are
+    sizes, not missing)."""
+    return (0 < words.sum() < present / 2 and len(words) <= MISSING_WORDS and bool((words > 1).all())
             and numbers.nunique() > 2 * MISSING_WORDS)
 
 
@@ -118,7 +118,7 @@ class TablePreprocessor:
                 continue
             values, not_numbers = _as_numbers(col)
             present = int(col.notna().sum())
-            words = col[col.notna() & values.isna()].astype(str)
+            words = col[col.notna() & values.isna()].astype(str).value_counts()
             is_numeric = present > 0 and (not_numbers <= (1 - NUMERIC_SHARE) * present
                                           or _missing_markers(words, values, present))
             if col.astype(object).where(col.notna(), None).nunique(dropna=True) <= 1:
@@ -128,10 +128,8 @@ class TablePreprocessor:
             elif is_numeric:
                 numeric[name] = values
                 if not_numbers:
-                    counts = words.value_counts()
-                    shown = ", ".join(f"{word!r} ({n})" for word, n in counts.head(MISSING_WORDS).items())
-                    more = f" and {len(counts) - MISSING_WORDS} more" if len(counts) > MISSING_WORDS else ""
-                    coerced[name] = f"values that are not finite numbers treated as missing: {shown}{more}"
+                    shown = plain_list([f"{word!r} ({n})" for word, n in words.items()], MISSING_WORDS)
+                    coerced[name] = f"values that are not finite numbers treated as missing: {shown}"
             else:
                 categorical[name] = _as_categories(col)
         if not numeric and not categorical:
@@ -219,7 +217,7 @@ class TablePreprocessor:
             coerced = {name: count for name, (_, count) in parsed.items() if count}
             for name in coerced:  # a column of another kind than at fit: not a few stray values
                 column = df[name][df[name].notna()]
-                if column.size and parse_numbers(column.astype(str)).isna().all():
+                if column.size and parse_numbers(column).isna().all():
                     raise DeepclustError(f"{source}: column '{name}' holds no numbers (its first value is "
                                          f"{column.iloc[0]!r}); the model was fitted on numbers there")
             values = np.column_stack([numbers.to_numpy() for numbers, _ in parsed.values()])

@@ -30,6 +30,7 @@ from rich.progress import track
 from deepclust.data.readers import (
     find_files,
     labels_from_subfolders,
+    plain_list,
     read_decoded,
     read_table_frame,
     take_label_column,
@@ -130,9 +131,8 @@ def _read_text_folder(root: Path, shown: str) -> Documents:
     if not texts:
         raise DeepclustError(f"{shown}: none of the {len(files)} text files holds any text")
     if fallback:
-        listed = ", ".join(fallback[:5]) + (f" and {len(fallback) - 5} more" if len(fallback) > 5 else "")
         warnings.warn(f"{shown}: {len(fallback)} of {len(files)} text files are not UTF-8; read as Windows-1252 "
-                      f"({listed})", UserWarning, stacklevel=4)
+                      f"({plain_list(fallback, 5)})", UserWarning, stacklevel=4)
     return Documents(texts, kept, labels_from_subfolders(kept, shown), skipped)
 
 
